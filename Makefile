@@ -1,0 +1,30 @@
+# flaxzoo developer entry points. `make test` is what CI runs.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test test-all bench clean
+
+venv: $(STAMP)
+
+# Rebuilt only when setup.py changes, so a second `make venv` is silent.
+$(STAMP): setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+# The default suite: fast, CPU only, under 10 minutes on 2 cores.
+test: venv
+	@$(PY) -m pytest -q -n 2 -m "not slow" tests
+
+# Everything, including slow tests.
+test-all: venv
+	@$(PY) -m pytest -q -n 2 tests
+
+bench: venv
+	@$(PY) scripts/benchmark.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

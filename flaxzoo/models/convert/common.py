@@ -1,0 +1,104 @@
+"""Reading reference checkpoints and writing them into flaxzoo models.
+
+Every family converter maps the reference's flat `{name: array}` dict to flaxzoo
+parameter paths, then calls `assign_params`, which refuses to guess: missing,
+unexpected and mis-shaped keys are all reported in one error. No pickle is ever
+loaded: safetensors and npz are read with pickles disabled, torch files only with
+`weights_only=True`.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Mapping
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+StateDict = dict[str, np.ndarray]
+
+_NESTED_KEYS = ("state_dict", "model", "module", "params", "model_state")
+
+
+def read_state_dict(path: str | os.PathLike) -> StateDict:
+    """Load a flat {name: float array} dict from .safetensors, .npz or a torch .pth/.pt/.bin file."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Checkpoint file not found: {path}")
+    lower = path.lower()
+    if lower.endswith(".safetensors"):
+        from safetensors.numpy import load_file
+
+        return dict(load_file(path))
+    if lower.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    if lower.endswith((".pth", ".pt", ".bin", ".ckpt")):
+        return _read_torch(path)
+    raise ValueError(f"Unsupported checkpoint format for {path}: use .safetensors, .npz, or a torch .pth/.pt/.bin "
+                     f"file (read with weights_only=True).")
+
+
+def _read_torch(path: str) -> StateDict:
+    try:
+        import torch
+    except ImportError as e:  # torch is optional: safetensors/npz need nothing extra
+        raise ImportError(f"Reading {path} needs PyTorch (`pip install torch`); or convert it to .safetensors "
+                          f"first and load that.") from e
+    obj = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle arbitrary objects
+    while isinstance(obj, Mapping) and not any(hasattr(v, "shape") for v in obj.values()):
+        inner = next((obj[k] for k in _NESTED_KEYS if k in obj), None)
+        if inner is None:
+            break
+        obj = inner
+    return {k: v.detach().float().numpy() if v.is_floating_point() else v.numpy()
+            for k, v in obj.items() if hasattr(v, "shape")}
+
+
+def path_str(path: Iterable) -> str:
+    """('layers', 0, 'attn', 'qkv', 'kernel') -> 'layers.0.attn.qkv.kernel'."""
+    return ".".join(str(p) for p in path)
+
+
+def model_param_shapes(model: nnx.Module) -> dict[str, tuple[int, ...]]:
+    """Every parameter path of a model (works on `nnx.eval_shape` models too) -> shape."""
+    flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
+    return {path_str(p): tuple(v.get_value().shape) for p, v in flat}
+
+
+def _summarise(title: str, items: list[str], limit: int = 20) -> str:
+    shown = "\n  ".join(items[:limit])
+    more = f"\n  ... and {len(items) - limit} more" if len(items) > limit else ""
+    return f"{title} ({len(items)}):\n  {shown}{more}"
+
+
+def check_mapping(expected: Mapping[str, tuple], provided: Mapping[str, tuple], *, source: str = "checkpoint") -> None:
+    """Raise one ValueError listing missing, unexpected and mis-shaped keys (flaxzoo names)."""
+    missing = sorted(set(expected) - set(provided))
+    unexpected = sorted(set(provided) - set(expected))
+    wrong = sorted(f"{k}: model {tuple(expected[k])} vs {source} {tuple(provided[k])}"
+                   for k in set(expected) & set(provided) if tuple(expected[k]) != tuple(provided[k]))
+    if missing or unexpected or wrong:
+        parts = [f"The {source} does not match the model."]
+        if missing:
+            parts.append(_summarise("Missing from the checkpoint", missing))
+        if unexpected:
+            parts.append(_summarise("Not in the model", unexpected))
+        if wrong:
+            parts.append(_summarise("Shape mismatch", wrong))
+        parts.append("Check that the model name/config matches the checkpoint (variant, window size, "
+                     "number of classes); pass the matching overrides to create_model.")
+        raise ValueError("\n".join(parts))
+
+
+def assign_params(model: nnx.Module, params: Mapping[str, np.ndarray], *, source: str = "checkpoint") -> nnx.Module:
+    """Write `{flaxzoo path: array}` into `model` in place, after checking keys and shapes."""
+    state = nnx.state(model, nnx.Param)
+    flat = nnx.to_flat_state(state)
+    expected = {path_str(p): tuple(v.get_value().shape) for p, v in flat}
+    check_mapping(expected, {k: np.shape(v) for k, v in params.items()}, source=source)
+    for p, v in flat:
+        old = v.get_value()
+        v.set_value(jnp.asarray(params[path_str(p)], dtype=old.dtype))
+    nnx.update(model, nnx.from_flat_state(flat))
+    return model

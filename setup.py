@@ -1,0 +1,33 @@
+"""flaxzoo: a JAX/Flax NNX model zoo (MAXIM, Swin V1/V2, Union of Experts)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="flaxzoo",
+    version="0.1.0",
+    description="JAX/Flax NNX model zoo: MAXIM, Swin Transformer V1/V2, Union of Experts",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["flaxzoo", "flaxzoo.*"]),
+    install_requires=[
+        # Python 3.11 resolves jax 0.10.2 / flax 0.12.8; GPU hosts on 3.12 get 0.11.x.
+        "jax>=0.10.2,<0.13",
+        "flax>=0.12.8,<0.13",
+        "optax>=0.2.5,<0.3",
+        "orbax-checkpoint>=0.12.8,<0.13",
+        "ml-collections>=1.0,<2",
+        "tensorflow-datasets>=4.9.9,<5",
+        "grain>=0.2.18,<0.3",
+        "importlib_resources>=6",  # etils.epath needs it when TensorFlow is absent
+        "safetensors>=0.4",
+        "numpy>=1.26",
+        "pillow>=10",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "scikit-image>=0.24",  # real images that ship inside the wheel
+        ],
+    },
+)

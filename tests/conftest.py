@@ -1,0 +1,32 @@
+"""Test session setup: several CPU devices (so sharding tests run everywhere) and
+full-precision matmuls (golden tolerances assume float32, not TF32/bf16 passes)."""
+import os
+
+# Must happen before JAX initialises its backends.
+os.environ.setdefault("JAX_NUM_CPU_DEVICES", "8")
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import pathlib  # noqa: E402
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_default_matmul_precision", "highest")
+
+GOLDEN = pathlib.Path(__file__).parent / "golden"
+
+
+def golden_cases(family: str, kind: str | None = None) -> list[pytest.param]:
+    """One pytest param per `<case>.json` under tests/golden/<family>/, id = case name."""
+    import json
+
+    cases = []
+    for path in sorted((GOLDEN / family).glob("*.json")):
+        meta = json.loads(path.read_text())
+        if "suggested_tolerance" not in meta:  # key listings etc., not cases
+            continue
+        if kind is not None and meta.get("kind") != kind:
+            continue
+        cases.append(pytest.param(path, id=path.stem))
+    return cases

@@ -70,14 +70,23 @@ def create_model(name: str, *, rngs: nnx.Rngs | None = None, **overrides) -> nnx
 
 
 def load_pretrained(name: str, path: str, *, rngs: nnx.Rngs | None = None, **overrides) -> nnx.Module:
-    """Create `name` and load a reference checkpoint file (safetensors / npz / torch, never pickle) into it."""
-    from flaxzoo.models.convert.common import read_state_dict
+    """Create `name` and load weights into it.
+
+    `path` is either flaxzoo-native safetensors (written by `save_params` / scripts/convert.py)
+    or a checkpoint in the reference's own layout (timm/Microsoft Swin, official MAXIM
+    checkpoint.npz, UoE authors' state dict), converted on the fly. Never unpickles.
+    """
+    from flaxzoo.models.convert.common import assign_params, native_model_name, read_state_dict
 
     spec = get_spec(name)
-    if spec.converter is None:
-        raise ValueError(f"Model {name!r} has no checkpoint converter.")
     model = create_model(name, rngs=rngs, **overrides)
-    load_weights(model, read_state_dict(path), converter=spec.converter)
+    native = native_model_name(path)
+    if native is not None:
+        assign_params(model, read_state_dict(path), source=f"flaxzoo weights of {native or 'unnamed model'!r}")
+    elif spec.converter is None:
+        raise ValueError(f"Model {name!r} has no converter for reference checkpoints; pass flaxzoo-native weights.")
+    else:
+        load_weights(model, read_state_dict(path), converter=spec.converter)
     return model
 
 

@@ -102,3 +102,33 @@ def assign_params(model: nnx.Module, params: Mapping[str, np.ndarray], *, source
         v.set_value(jnp.asarray(params[path_str(p)], dtype=old.dtype))
     nnx.update(model, nnx.from_flat_state(flat))
     return model
+
+
+# flaxzoo-native weights: safetensors keyed by flaxzoo parameter paths, tagged in the metadata.
+NATIVE_FORMAT = "flaxzoo"
+
+
+def save_params(model: nnx.Module, path: str | os.PathLike, *, model_name: str = "", overwrite: bool = False) -> None:
+    """Save a model's parameters as flaxzoo-native safetensors. Refuses to overwrite unless asked."""
+    from safetensors.numpy import save_file
+
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; choose another name or pass overwrite=True.")
+    flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
+    tensors = {path_str(p): np.ascontiguousarray(np.asarray(v.get_value())) for p, v in flat}
+    tmp = path + ".tmp"
+    save_file(tensors, tmp, metadata={"format": NATIVE_FORMAT, "model": model_name})
+    os.replace(tmp, path)  # never leave a half-written file under the final name
+
+
+def native_model_name(path: str | os.PathLike) -> str | None:
+    """The model name stored in a flaxzoo-native file, or None if the file is not flaxzoo-native."""
+    path = os.fspath(path)
+    if not path.lower().endswith(".safetensors"):
+        return None
+    from safetensors import safe_open
+
+    with safe_open(path, framework="numpy") as f:
+        meta = f.metadata() or {}
+    return meta.get("model", "") if meta.get("format") == NATIVE_FORMAT else None

@@ -13,7 +13,7 @@ setup(
         # Python 3.11 resolves jax 0.10.2 / flax 0.12.8; GPU hosts on 3.12 get 0.11.x.
         "jax>=0.10.2,<0.13",
         "flax>=0.12.8,<0.13",
-        "optax>=0.2.5,<0.3",
+        "optax>=0.2.7,<0.3",
         "orbax-checkpoint>=0.12.8,<0.13",
         "ml-collections>=1.0,<2",
         "tensorflow-datasets>=4.9.9,<5",

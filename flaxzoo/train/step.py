@@ -55,7 +55,7 @@ def train_step(state: TrainState, batch: Any, rng: jax.Array, loss_fn: LossFn) -
     (loss, (metrics, rest)), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params, state.rest)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **metrics}
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **metrics}
     new_state = dataclasses.replace(state, params=params, rest=rest, opt_state=opt_state, step=state.step + 1)
     return new_state, metrics
 

@@ -1,0 +1,109 @@
+"""Shared layers: window maths, masks, position biases, attention, drop path, norms."""
+import numpy as np
+import jax
+import jax.numpy as jnp
+import pytest
+from flax import nnx
+
+from conftest import GOLDEN
+from flaxzoo.layers import (ContinuousPositionBias, DropPath, LayerNorm, Mlp, RelativePositionBias,
+                            dot_product_attention, drop_path_rates, pad_to_multiple, relative_position_index,
+                            shifted_window_mask, window_partition, window_unpartition)
+from flaxzoo.layers.position import log_spaced_coords
+
+
+def test_window_partition_roundtrip_and_order():
+    x = jnp.arange(2 * 8 * 12 * 3, dtype=jnp.float32).reshape(2, 8, 12, 3)
+    w = window_partition(x, (4, 6))
+    assert w.shape == (2 * 2 * 2, 24, 3)
+    # second window of the first image is the top-right 4x6 block, row-major inside
+    np.testing.assert_array_equal(w[1].reshape(4, 6, 3), x[0, :4, 6:])
+    np.testing.assert_array_equal(window_unpartition(w, (4, 6), 8, 12), x)
+
+
+def test_pad_to_multiple_pads_bottom_right_with_zeros():
+    x = jnp.ones((1, 5, 7, 2))
+    y, pad = pad_to_multiple(x, (4, 4))
+    assert y.shape == (1, 8, 8, 2) and pad == (3, 1)
+    assert float(y[:, 5:].sum()) == 0 and float(y[:, :, 7:].sum()) == 0 and float(y[:, :5, :7].sum()) == 70
+
+
+def test_relative_position_index_matches_swin_layout():
+    idx = relative_position_index((7, 7))
+    assert idx.shape == (49, 49) and idx.min() == 0 and idx.max() == 168
+    np.testing.assert_array_equal(idx[0, :3], [84, 83, 82])
+    assert (np.diag(idx) == 84).all()
+    # non-square: (2*4-1)*(2*6-1) = 77 entries, all used
+    assert len(np.unique(relative_position_index((4, 6)))) == 77
+
+
+def test_shifted_window_mask():
+    assert shifted_window_mask(56, 56, (7, 7), (0, 0)) is None
+    m = shifted_window_mask(56, 56, (7, 7), (3, 3))
+    assert m.shape == (64, 49, 49)
+    assert set(np.unique(m)) == {0.0, -100.0}
+    np.testing.assert_array_equal(m, m.transpose(0, 2, 1))
+    assert (m[0] == 0).all()  # interior windows see no region boundary
+    assert (m[-1] != 0).any()  # the bottom-right window mixes 4 regions
+    # per-axis shift: only columns are shifted
+    m2 = shifted_window_mask(4, 8, (4, 4), (0, 2))
+    assert m2.shape == (2, 16, 16) and (m2[0] == 0).all() and (m2[1] != 0).any()
+
+
+def test_dot_product_attention_matches_naive():
+    k1, k2, k3, k4 = jax.random.split(jax.random.key(0), 4)
+    q, k, v = (jax.random.normal(kk, (2, 5, 3, 4)) for kk in (k1, k2, k3))
+    bias = jax.random.normal(k4, (1, 3, 5, 5))
+    mask = jnp.tril(jnp.ones((5, 5), bool))
+    out = dot_product_attention(q, k, v, bias=bias, mask=mask)
+    logits = np.einsum("bqhd,bkhd->bhqk", q, k) / 2.0 + np.asarray(bias)
+    logits = np.where(np.asarray(mask), logits, -np.inf)
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    np.testing.assert_allclose(out, np.einsum("bhqk,bkhd->bqhd", p, v), atol=1e-5)
+
+
+def test_relative_position_bias_gathers_table():
+    rpb = RelativePositionBias((3, 3), 2, rngs=nnx.Rngs(0))
+    bias = rpb()
+    assert bias.shape == (2, 9, 9)
+    table = np.asarray(rpb.relative_position_bias_table[...])
+    np.testing.assert_array_equal(bias[:, 0, 0], table[12])  # centre entry (2*3-1)*2+2
+
+
+def test_log_spaced_coords_bit_exact_with_timm():
+    ref = np.load(GOLDEN / "swin" / "v2_t128.io.npz")["relative_coords_table_s0"][0]
+    ours = log_spaced_coords((8, 8), (0, 0))
+    np.testing.assert_array_equal(ours, ref)
+
+
+def test_continuous_position_bias_range():
+    cpb = ContinuousPositionBias((4, 4), 3, rngs=nnx.Rngs(0))
+    b = cpb()
+    assert b.shape == (3, 16, 16) and float(b.min()) > 0 and float(b.max()) < 16
+
+
+def test_drop_path_train_vs_eval():
+    assert drop_path_rates(0.2, 3) == pytest.approx([0.0, 0.1, 0.2])
+    dp = DropPath(0.5, rngs=nnx.Rngs(dropout=1))
+    x = jnp.ones((4000, 3))
+    y = dp(x)
+    per_sample = np.asarray(y[:, 0])
+    assert set(np.unique(per_sample)) == {0.0, 2.0}  # whole samples dropped, survivors rescaled
+    assert abs(per_sample.mean() - 1.0) < 0.1
+    dp.eval()
+    np.testing.assert_array_equal(dp(x), x)
+
+
+def test_layernorm_eps_is_used():
+    x = jnp.full((1, 4), 1e-3) * jnp.array([1.0, -1.0, 1.0, -1.0])  # variance 1e-6
+    y5 = LayerNorm(4, eps=1e-5, rngs=nnx.Rngs(0))(x)
+    y6 = LayerNorm(4, eps=1e-6, rngs=nnx.Rngs(0))(x)
+    np.testing.assert_allclose(np.abs(y5), 1e-3 / np.sqrt(1e-6 + 1e-5), rtol=1e-3)
+    np.testing.assert_allclose(np.abs(y6), 1e-3 / np.sqrt(2e-6), rtol=1e-3)
+
+
+def test_params_carry_logical_axis_names():
+    m = Mlp(8, 16, rngs=nnx.Rngs(0))
+    assert m.fc1.kernel.get_metadata()["out_sharding"] == ("embed", "mlp")
+    assert m.fc2.kernel.get_metadata()["out_sharding"] == ("mlp", "embed")

@@ -4,6 +4,7 @@ Each case: build the model from the reference constructor kwargs, convert the ti
 safetensors, run the stored input, compare logits, final features, every stage output,
 patch_embed and (V2) the CPB MLP tables at the case's suggested tolerance.
 """
+import functools
 import json
 
 import jax
@@ -20,10 +21,24 @@ from flaxzoo.models.convert.swin import convert
 BUILDERS = {"SwinTransformer": swin.SwinTransformer, "SwinTransformerV2": swin.SwinTransformerV2}
 
 
+def _concrete(leaf):
+    """Abstract non-parameter state (dropout RNG keys/counters) -> a concrete placeholder."""
+    if not isinstance(leaf, jax.ShapeDtypeStruct):
+        return leaf
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        return jax.random.wrap_key_data(jnp.zeros(leaf.shape + (2,), jnp.uint32))
+    return jnp.zeros(leaf.shape, leaf.dtype)
+
+
+@functools.lru_cache(maxsize=None)
 def _build(case_path):
+    """Model from the reference kwargs with the case's weights. Built shape-only, then every
+    parameter is assigned by the converter: random init on CPU costs ~1 s per distinct shape."""
     meta = json.loads(case_path.read_text())
-    model = BUILDERS[meta["model_class"]](**meta["kwargs"], rngs=nnx.Rngs(0))
+    model = nnx.eval_shape(lambda: BUILDERS[meta["model_class"]](**meta["kwargs"], rngs=nnx.Rngs(0)))
     convert(model, read_state_dict(str(case_path).replace(".json", ".params.safetensors")))
+    _, rest = nnx.split(model, nnx.Param, ...)[1:]
+    nnx.update(model, jax.tree.map(_concrete, rest))
     io = dict(np.load(str(case_path).replace(".json", ".io.npz"), allow_pickle=False))
     return meta, model, io
 
@@ -76,10 +91,10 @@ def test_swin_golden_fp64(case):
     """float64 port against timm's float64 run, at the case's fp64 tolerance."""
     meta, model, io = _build(case)
     tol = meta["suggested_tolerance_fp64"]
-    with jax.experimental.enable_x64():
-        graphdef, state = nnx.split(model)
-        state = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), state)
-        model64 = nnx.merge(graphdef, state)
+    with jax.enable_x64(True):
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+        model64 = nnx.merge(graphdef, params, rest)
         x = jnp.asarray(io["input"].transpose(0, 2, 3, 1), jnp.float64)
 
         @nnx.jit

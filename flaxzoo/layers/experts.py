@@ -179,6 +179,15 @@ class Router(nnx.Module):
         return RoutePlan(tokens=tokens, chosen=chosen, weights=weights, balance_loss=balance, z_loss=z, **s)
 
 
+def combine(layer, y: jax.Array, plan: RoutePlan, num_positions: int) -> jax.Array:
+    """Union of expert rows: unweighted (faithful) or gate-weighted with the router loss recorded (trained)."""
+    if layer.mode == "trained":
+        y = y * plan.weights[..., None].astype(y.dtype)
+        if plan.balance_loss is not None:
+            layer.router_loss.set_value(layer.balance_coef * plan.balance_loss + layer.z_coef * plan.z_loss)
+    return scatter_add(y, plan.tokens, num_positions)
+
+
 def expert_param(rngs: nnx.Rngs, shape, axes, init=default_kernel_init, dtype=jnp.float32) -> nnx.Param:
     return nnx.Param(param_init(init, axes)(rngs.params(), shape, dtype))
 
@@ -216,18 +225,17 @@ class UoME(nnx.Module):
     def route(self, x: jax.Array) -> RoutePlan:
         return self.router(x, static_capacity(self.capacity, x.shape[1]), weighted=self.mode == "trained")
 
-    def __call__(self, x: jax.Array, *, plan: RoutePlan | None = None) -> jax.Array:
-        if plan is None:
-            plan = self.route(x)
+    def expert_outputs(self, x: jax.Array, plan: RoutePlan) -> jax.Array:
+        """(E, G, K, d): each expert's output rows for its selected positions, before weighting and union."""
         dtype = self.dtype or x.dtype
         xe = gather_tokens(x.astype(dtype), plan.tokens)  # (E, G, K, d)
         h = jnp.einsum("egkd,edf->egkf", xe, self.w1[...].astype(dtype)) + self.b1[...].astype(dtype)[:, None, None]
-        y = jnp.einsum("egkf,efd->egkd", self.act(h), self.w2[...].astype(dtype)) + self.b2[...].astype(dtype)[:, None, None]
-        if self.mode == "trained":
-            y = y * plan.weights[..., None].astype(dtype)
-            if plan.balance_loss is not None:
-                self.router_loss.set_value(self.balance_coef * plan.balance_loss + self.z_coef * plan.z_loss)
-        return scatter_add(y, plan.tokens, x.shape[1])
+        return jnp.einsum("egkf,efd->egkd", self.act(h), self.w2[...].astype(dtype)) + self.b2[...].astype(dtype)[:, None, None]
+
+    def __call__(self, x: jax.Array, *, plan: RoutePlan | None = None) -> jax.Array:
+        if plan is None:
+            plan = self.route(x)
+        return combine(self, self.expert_outputs(x, plan), plan, x.shape[1])
 
     def dense_params(self) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
         """The equivalent dense MLP (w1 (d, F), b1 (F,), w2 (F, d), b2 (d,)): concatenated blocks, summed biases."""

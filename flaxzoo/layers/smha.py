@@ -25,8 +25,8 @@ import numpy as np
 from flax import nnx
 
 from flaxzoo.layers.attention import dot_product_attention
-from flaxzoo.layers.experts import (MODES, Mode, RouteNorm, RoutePlan, Router, RouterLoss, expert_param,
-                                    gather_tokens, scatter_add, static_capacity)
+from flaxzoo.layers.experts import (MODES, Mode, RouteNorm, RoutePlan, Router, RouterLoss, combine, expert_param,
+                                    gather_tokens, static_capacity)
 
 Rope = Literal["slot", "token"] | None
 
@@ -103,11 +103,9 @@ class SMHA(nnx.Module):
         return self.router(self.router_input(x), static_capacity(self.capacity, x.shape[1]),
                            weighted=self.mode == "trained")
 
-    def __call__(self, x: jax.Array, *, mask: jax.Array | None = None, plan: RoutePlan | None = None) -> jax.Array:
-        """x (G, N, d); mask (G, N), 1 = real token (padding keys get -1e6, as the reference)."""
+    def expert_outputs(self, x: jax.Array, plan: RoutePlan, mask: jax.Array | None = None) -> jax.Array:
+        """(E, G, K, d): each head's output rows for its selected positions, before weighting and union."""
         xr = self.router_input(x)
-        if plan is None:
-            plan = self.router(xr, static_capacity(self.capacity, x.shape[1]), weighted=self.mode == "trained")
         dtype = self.dtype or x.dtype
         dh = self.head_dim
         xe = gather_tokens(xr.astype(dtype), plan.tokens)  # (E, G, K, d)
@@ -125,9 +123,10 @@ class SMHA(nnx.Module):
         to_bkhd = lambda t: t.transpose(1, 2, 0, 3)  # (E, G, K, dh) -> (G, K, E, dh): heads = experts
         o = dot_product_attention(to_bkhd(q), to_bkhd(k), to_bkhd(v), scale=dh ** -0.5, bias=bias, mask=causal)
         o = o.transpose(2, 0, 1, 3)  # back to (E, G, K, dh)
-        y = jnp.einsum("egkh,ehd->egkd", o, self.out[...].astype(dtype)) + self.out_bias[...].astype(dtype)[:, None, None]
-        if self.mode == "trained":
-            y = y * plan.weights[..., None].astype(dtype)
-            if plan.balance_loss is not None:
-                self.router_loss.set_value(self.balance_coef * plan.balance_loss + self.z_coef * plan.z_loss)
-        return scatter_add(y, plan.tokens, x.shape[1])
+        return jnp.einsum("egkh,ehd->egkd", o, self.out[...].astype(dtype)) + self.out_bias[...].astype(dtype)[:, None, None]
+
+    def __call__(self, x: jax.Array, *, mask: jax.Array | None = None, plan: RoutePlan | None = None) -> jax.Array:
+        """x (G, N, d); mask (G, N), 1 = real token (padding keys get -1e6, as the reference)."""
+        if plan is None:
+            plan = self.route(x)
+        return combine(self, self.expert_outputs(x, plan, mask), plan, x.shape[1])

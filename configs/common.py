@@ -1,0 +1,24 @@
+"""Defaults shared by every experiment config; each config overrides what it needs."""
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.model = ml_collections.ConfigDict(dict(name="", kwargs=ml_collections.ConfigDict()))
+    c.task = ml_collections.ConfigDict(dict(name="", kwargs=ml_collections.ConfigDict()))
+    c.data = ml_collections.ConfigDict(dict(
+        train="", train_split="train", eval="", eval_split="test", data_dir=None,
+        preprocess="", pp=ml_collections.ConfigDict(), source_kwargs=ml_collections.ConfigDict()))
+    c.batch_size = 32
+    c.total_steps = 1000
+    c.optim = ml_collections.ConfigDict(dict(name="adamw", lr=1e-3, weight_decay=0.05, warmup_steps=50,
+                                             clip_norm=5.0, min_lr_ratio=0.01))
+    # Mesh axes data/fsdp/model; -1 takes the remaining devices. Pure data parallel by default.
+    c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, model=1))
+    c.log_every = 10
+    c.eval_every = 100
+    c.eval_batches = 8
+    c.checkpoint_every = 100
+    c.keep_checkpoints = 3
+    return c

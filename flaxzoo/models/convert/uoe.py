@@ -97,11 +97,21 @@ def _check_leftovers(sd: dict, used: set, what: str) -> None:
 
 def convert(model: nnx.Module, state_dict: dict, **_) -> nnx.Module:
     """Load an official UoE state dict into a flaxzoo UoE model or layer (in place)."""
+    sd = dict(state_dict)
+    try:
+        params, used, what = _map(model, sd)
+    except KeyError as e:
+        raise ValueError(f"The checkpoint lacks {e.args[0]!r}, which a {type(model).__name__} needs: is it an official "
+                         f"UoE state dict of this model (same depth and prefixes)?") from None
+    _check_leftovers(sd, used, what)
+    return assign_params(model, params, source="UoE reference checkpoint")
+
+
+def _map(model, sd):
     from flaxzoo.layers.experts import UoME
     from flaxzoo.layers.smha import SMHA
     from flaxzoo.models.uoe import UoELRAClassifier
 
-    sd = dict(state_dict)
     if isinstance(model, UoELRAClassifier):
         params, used = lra_classifier_params(sd, len(model.blocks))
         what = "UoE LRA classifier"
@@ -114,5 +124,4 @@ def convert(model: nnx.Module, state_dict: dict, **_) -> nnx.Module:
         raise ValueError(f"No converter from the authors' checkpoints for {type(model).__name__}: the released "
                          f"code has LRA classifiers and an adaptive-softmax Transformer-XL LM only. Load "
                          f"single UoME/SMHA layers or the LRA classifier, or use flaxzoo-native weights.")
-    _check_leftovers(sd, used, what)
-    return assign_params(model, params, source="UoE reference checkpoint")
+    return params, used, what

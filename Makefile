@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-all bench clean
+.PHONY: venv test test-all train bench clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,13 @@ test: venv
 # Everything, including slow tests.
 test-all: venv
 	@$(PY) -m pytest -q -n 2 tests
+
+# Train the default example (a small Swin on real texture photos bundled with scikit-image,
+# no download) into runs/; running it again resumes. Any config works: CONFIG=... WORKDIR=...
+CONFIG ?= configs/swin/textures.py
+WORKDIR ?= runs/$(basename $(notdir $(CONFIG)))
+train: venv
+	@$(PY) scripts/train.py --config $(CONFIG) --workdir $(WORKDIR)
 
 bench: venv
 	@$(PY) scripts/benchmark.py

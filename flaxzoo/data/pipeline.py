@@ -28,7 +28,7 @@ def make_source(name: str, split: str, *, data_dir: str | None = None, **kwargs)
         import tensorflow_datasets as tfds
 
         try:
-            return tfds.data_source(dataset, split=split, data_dir=data_dir)
+            return tfds.data_source(dataset, split=split, data_dir=data_dir, download=False)
         except Exception as e:  # not prepared, unknown name, wrong split: say what to do
             raise ValueError(f"Could not open TFDS dataset {dataset!r} split {split!r} (data_dir={data_dir}): {e}. "
                              f"Prepare it first (tfds build {dataset} --file_format=array_record) or fix the name.") from e

@@ -306,3 +306,34 @@ def test_bad_checkpoint_values_fail_on_real_convert(tiny):
 def test_unknown_model_suggests_close_names():
     with pytest.raises(ValueError, match="swin_tiny_patch4_window7_224"):
         flaxzoo.create_model("swin_tiny_patch4_window7")
+
+
+# ------------------------------------------------------------------ scripts/convert.py
+
+def _convert_cli():
+    import importlib.util
+
+    path = pathlib.Path(__file__).parents[1] / "scripts" / "convert.py"
+    spec = importlib.util.spec_from_file_location("convert_cli", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_convert_cli_reports_unknown_model(tmp_path, capsys):
+    assert _convert_cli().main(["swin_tiny_patch4", "x.safetensors", str(tmp_path / "y.safetensors")]) == 1
+    assert "swin_tiny_patch4_window7_224" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_convert_cli_roundtrip_matches_golden(tmp_path):
+    golden = pathlib.Path(__file__).parent / "golden" / "swin"
+    dst = tmp_path / "ns.safetensors"
+    kw = ["--num-classes", "5", "--set", "img_size=(64,96)", "--set", "window_size=4", "--set", "embed_dim=16",
+          "--set", "depths=(2,2,2)", "--set", "num_heads=(1,2,4)"]
+    assert _convert_cli().main(["swin_test_tiny", str(golden / "v1_nonsquare.params.safetensors"), str(dst), *kw]) == 0
+    model = flaxzoo.load_pretrained("swin_test_tiny", str(dst), img_size=(64, 96), window_size=4, embed_dim=16,
+                                    depths=(2, 2, 2), num_heads=(1, 2, 4), num_classes=5)
+    io = np.load(golden / "v1_nonsquare.io.npz")
+    logits = nnx.jit(lambda m, x: m(x))(model, jnp.asarray(io["input"].transpose(0, 2, 3, 1)))
+    np.testing.assert_allclose(logits, io["logits"], atol=1e-4, rtol=1e-4)

@@ -1,0 +1,160 @@
+"""Tokens/s of a UoE language model against a dense transformer with the same parameters.
+
+Both models run in the same process on the same batch and sequence length, jitted, timed
+after warm-up: a forward pass and a full training step (loss, gradients, SGD update). The UoE
+model routes top-2 of 4 heads (SMHA) and top-2 of 4 MLP experts (UoME), capacity factor 1,
+so each head and expert sees half the tokens. The dense model is the same architecture with
+every expert on every token, written as a plain MHA + MLP transformer.
+
+Plain JAX + Flax only (no grain/tfds/ml_collections/optax), so it runs on a bare GPU box:
+
+    python scripts/bench_uoe.py --preset tiny --batch 8 --seq 256 --steps 10       # CPU, ~1 min
+    python scripts/bench_uoe.py --preset wt103 --batch 16 --seq 1024 --steps 20    # GPU
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from flax import nnx  # noqa: E402
+
+from flaxzoo.layers import LayerNorm, Linear, Mlp, dot_product_attention  # noqa: E402
+from flaxzoo.models.uoe import UoELM  # noqa: E402
+
+# dim, depth, heads (= SMHA experts), MLP hidden (= 4 UoME experts), vocab
+PRESETS = {
+    "tiny": dict(dim=128, depth=2, heads=4, hidden=512, vocab=256),
+    "small": dict(dim=512, depth=6, heads=4, hidden=2048, vocab=32000),
+    "wt103": dict(dim=400, depth=16, heads=4, hidden=2100, vocab=32000),  # the paper's LM widths, 4 heads
+    "base": dict(dim=768, depth=12, heads=4, hidden=3072, vocab=32000),
+}
+
+
+class DenseBlock(nnx.Module):
+    def __init__(self, dim, heads, hidden, *, dtype, rngs):
+        self.heads = heads
+        self.norm1 = LayerNorm(dim, eps=1e-5, dtype=dtype, rngs=rngs)
+        self.qkv = Linear(dim, 3 * dim, axes=("embed", "heads"), dtype=dtype, rngs=rngs)
+        self.proj = Linear(dim, dim, axes=("heads", "embed"), dtype=dtype, rngs=rngs)
+        self.norm2 = LayerNorm(dim, eps=1e-5, dtype=dtype, rngs=rngs)
+        self.mlp = Mlp(dim, hidden, dtype=dtype, rngs=rngs)
+
+    def __call__(self, x):
+        b, n, d = x.shape
+        q, k, v = jnp.split(self.qkv(self.norm1(x)).reshape(b, n, 3, self.heads, d // self.heads), 3, axis=2)
+        o = dot_product_attention(q[:, :, 0], k[:, :, 0], v[:, :, 0], mask=jnp.tril(jnp.ones((n, n), bool)))
+        x = x + self.proj(o.reshape(b, n, d))
+        return x + self.mlp(self.norm2(x))
+
+
+class DenseLM(nnx.Module):
+    """The dense counterpart: token embedding, pre-norm MHA + MLP blocks, final norm, tied head."""
+
+    def __init__(self, vocab, dim, depth, heads, hidden, *, dtype=None, rngs):
+        self.dim, self.dtype = dim, dtype
+        self.embed = nnx.Embed(vocab, dim, rngs=rngs)
+        self.blocks = nnx.List([DenseBlock(dim, heads, hidden, dtype=dtype, rngs=rngs) for _ in range(depth)])
+        self.norm = LayerNorm(dim, eps=1e-5, dtype=dtype, rngs=rngs)
+
+    def __call__(self, ids):
+        x = self.embed(ids) * math.sqrt(self.dim)
+        x = x.astype(self.dtype) if self.dtype else x
+        for block in self.blocks:
+            x = block(x)
+        return self.embed.attend(self.norm(x)).astype(jnp.float32)
+
+
+def build(kind, cfg, mode, dtype):
+    rngs = nnx.Rngs(0)
+    if kind == "dense":
+        return DenseLM(cfg["vocab"], cfg["dim"], cfg["depth"], cfg["heads"], cfg["hidden"], dtype=dtype, rngs=rngs)
+    return UoELM(cfg["vocab"], cfg["dim"], cfg["depth"], cfg["heads"], cfg["hidden"], head_top_k=cfg["heads"] // 2,
+                 num_experts=4, top_k=2, mode=mode, pre_norm=True, rope="slot", dtype=dtype, rngs=rngs)
+
+
+def count_params(model):
+    return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def timed(fn, args, steps, warmup):
+    out = None
+    for _ in range(warmup):
+        out = fn(*args)
+    jax.block_until_ready(out)
+    t = time.perf_counter()
+    for _ in range(steps):
+        out = fn(*args)
+        args = (out[0],) + tuple(args[1:]) if isinstance(out, tuple) else args
+    jax.block_until_ready(out)
+    return time.perf_counter() - t
+
+
+def bench(kind, cfg, args, ids):
+    from flaxzoo.layers.experts import router_loss
+
+    model = build(kind, cfg, args.mode, jnp.bfloat16 if args.bf16 else None)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+    @jax.jit
+    def forward(params, ids):
+        return nnx.merge(graphdef, params, rest, copy=True)(ids)
+
+    def loss(params, ids):
+        m = nnx.merge(graphdef, params, rest, copy=True)
+        logits = m(ids[:, :-1])
+        logp = jax.nn.log_softmax(logits)
+        ce = -jnp.take_along_axis(logp, ids[:, 1:, None], axis=-1).mean()
+        return ce + router_loss(m)
+
+    @jax.jit
+    def train_step(params, ids):  # plain SGD: the optimizer costs the same for both models
+        value, grads = jax.value_and_grad(loss)(params, ids)
+        return jax.tree.map(lambda p, g: p - 1e-3 * g, params, grads), value
+
+    tokens = args.batch * args.seq
+    t_fwd = timed(lambda p, i: forward(p, i), (params, ids[:, :-1]), args.steps, args.warmup)
+    t_train = timed(train_step, (params, ids), args.steps, args.warmup)
+    return dict(model=kind, params=int(count_params(model)), forward_tokens_per_s=tokens * args.steps / t_fwd,
+                train_tokens_per_s=tokens * args.steps / t_train)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--seq", type=int, default=256)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--mode", default="trained", choices=("trained", "faithful"))
+    p.add_argument("--bf16", action="store_true", help="bfloat16 compute (params stay float32)")
+    p.add_argument("--json", help="also write the results to this file")
+    args = p.parse_args(argv)
+    cfg = PRESETS[args.preset]
+    ids = jax.random.randint(jax.random.key(0), (args.batch, args.seq + 1), 0, cfg["vocab"])
+    results = [bench(kind, cfg, args, ids) for kind in ("dense", "uoe")]
+    device = jax.devices()[0]
+    print(f"# {args.preset} {cfg} batch {args.batch} seq {args.seq} steps {args.steps} mode {args.mode} "
+          f"bf16 {args.bf16} on {device.platform}:{device.device_kind} ({platform.processor() or platform.machine()})")
+    print(f"{'model':6s} {'params':>12s} {'fwd tok/s':>12s} {'train tok/s':>12s}")
+    for r in results:
+        print(f"{r['model']:6s} {r['params']:12,d} {r['forward_tokens_per_s']:12,.0f} {r['train_tokens_per_s']:12,.0f}")
+    dense, uoe = results
+    print(f"uoe/dense speed-up: forward {uoe['forward_tokens_per_s'] / dense['forward_tokens_per_s']:.2f}x, "
+          f"train {uoe['train_tokens_per_s'] / dense['train_tokens_per_s']:.2f}x")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(args=vars(args), config=cfg, device=str(device), results=results), f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -121,7 +121,10 @@ def test_every_timm_preset_runs_shape_only(name):
 
 
 def test_v2_pretrained_window_presets():
-    model = _abstract_cached("swinv2_base_window12to16_192to256")
+    # the preset's window topology at width 8 and depth 1 per stage (shape-only build of the base model is slow)
+    kwargs = {**flaxzoo.get_spec("swinv2_base_window12to16_192to256").kwargs, "embed_dim": 8,
+              "depths": (1, 1, 1, 1), "num_heads": (1, 1, 1, 1)}
+    model = nnx.eval_shape(lambda: swin.SwinTransformer(**kwargs, rngs=nnx.Rngs(0)))
     cpbs = [stage.blocks[0].attn.cpb for stage in model.layers]
     assert [c.window for c in cpbs] == [(16, 16), (16, 16), (16, 16), (8, 8)]  # last grid 8 clamps the window
     assert [c.pretrained_window for c in cpbs] == [(12, 12), (12, 12), (12, 12), (6, 6)]
@@ -152,12 +155,20 @@ def tiny():
     return _fast_model("swin_test_tiny")
 
 
+# One jitted function and one input shape for every tiny-model forward below, so they share a compile.
+_run = nnx.jit(lambda m, x: (m.features(x), m.forward_features(x), m(x)))
+_X = jax.random.normal(jax.random.key(1), (2, 97, 131, 3))
+
+
 def test_tiny_real_forward_odd_size_and_feature_strides(tiny):
-    x = jax.random.normal(jax.random.key(1), (2, 97, 131, 3))
-    feats, logits = nnx.jit(lambda m, x: (m.features(x), m(x)))(tiny, x)
-    # ceil(97/4)=25 -> 13 -> 7 -> 4; ceil(131/4)=33 -> 17 -> 9 -> 5 (odd maps are padded before merging)
+    feats, normed, logits = _run(tiny, _X)
+    # ceil(97/4)=25 -> 13 -> 7 -> 4; ceil(131/4)=33 -> 17 -> 9 -> 5 (odd maps are padded before merging):
+    # strides 4, 8, 16, 32 up to rounding up
     assert [f.shape for f in feats] == [(2, 25, 33, 8), (2, 13, 17, 16), (2, 7, 9, 32), (2, 4, 5, 64)]
     assert logits.shape == (2, 10) and bool(jnp.all(jnp.isfinite(logits)))
+    # forward_features = final LayerNorm of the last stage map; logits = head(mean over H, W)
+    np.testing.assert_allclose(normed, tiny.norm(feats[-1]), atol=1e-5)
+    np.testing.assert_allclose(logits, tiny.head.fc(normed.mean(axis=(1, 2))), atol=1e-5)
 
 
 def test_padding_does_not_leak_into_the_image(tiny):
@@ -169,29 +180,23 @@ def test_padding_does_not_leak_into_the_image(tiny):
     np.testing.assert_allclose(a[:, :15, :15], b[:, :15, :15], atol=1e-6)
 
 
-def test_forward_features_is_normed_last_stage(tiny):
-    x = jax.random.normal(jax.random.key(3), (1, 64, 64, 3))
-    feats, ff = nnx.jit(lambda m, x: (m.features(x), m.forward_features(x)))(tiny, x)
-    np.testing.assert_allclose(ff, tiny.norm(feats[-1]), atol=1e-5)
-    assert [f.shape[1] for f in feats] == [16, 8, 4, 2]  # strides 4, 8, 16, 32
-
-
 # ------------------------------------------------------------------ train / eval and training
 
 def test_drop_path_only_in_train_mode(tiny):
     block = tiny.layers[3].blocks[1]
     assert block.drop_path1.rate > 0  # linear schedule: the last block gets the full rate
     assert tiny.layers[0].blocks[0].drop_path1.rate == 0.0
-    x = jax.random.normal(jax.random.key(4), (8, 32, 32, 3))
-    run = nnx.jit(lambda m, x: m(x))
-    np.testing.assert_array_equal(run(tiny, x), run(tiny, x))  # created in eval mode: deterministic
+    def logits():
+        return _run(tiny, _X)[2]
+
+    np.testing.assert_array_equal(logits(), logits())  # created in eval mode: deterministic
     tiny.train()
     try:
-        a, b = run(tiny, x), run(tiny, x)
+        a, b = logits(), logits()
         assert not np.allclose(a, b), "drop path had no effect in train mode"
     finally:
         tiny.eval()
-    np.testing.assert_array_equal(run(tiny, x), run(tiny, x))
+    np.testing.assert_array_equal(logits(), logits())
 
 
 @pytest.mark.parametrize("v2", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["v1", "v2"])
@@ -277,9 +282,7 @@ def test_convert_loads_values_into_real_model(tiny):
             key = key[:-5] + "weight"
         sd[key] = v
     convert(model, sd)
-    x = jax.random.normal(jax.random.key(6), (1, 32, 32, 3))
-    run = nnx.jit(lambda m, x: m(x))
-    np.testing.assert_allclose(run(model, x), run(tiny, x), atol=1e-6)
+    np.testing.assert_allclose(_run(model, _X)[2], _run(tiny, _X)[2], atol=1e-6)
 
 
 # ------------------------------------------------------------------ errors users see

@@ -1,0 +1,92 @@
+"""Parameter initializers that sample on the host with numpy.
+
+Eager `jax.random` initializers compile one small XLA program per parameter shape; a model with
+hundreds of distinct shapes (MAXIM S-3: 2,754 tensors) then takes minutes to build on CPU. These
+initializers draw from the same distributions with numpy, seeded from the NNX key, so building
+costs no compilation. Under tracing (`nnx.eval_shape`, a jitted constructor) they defer to the
+equivalent jax initializer.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def shapes_only():
+    """Within this context, traced initializers return zeros: for `nnx.eval_shape`, where only shapes
+    matter. Tracing thousands of jax.random calls makes eval_shape of a big model take minutes, because
+    NNX inspects the growing trace once per RNG draw."""
+    old = getattr(_local, "shapes_only", False)
+    _local.shapes_only = True
+    try:
+        yield
+    finally:
+        _local.shapes_only = old
+
+
+def _is_traced(key) -> bool:
+    return isinstance(key, jax.core.Tracer)
+
+
+def _shapes_only() -> bool:
+    return getattr(_local, "shapes_only", False)
+
+
+def _rng(key) -> np.random.Generator:
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    return np.random.default_rng(np.asarray(data).astype(np.uint64).ravel().tolist())
+
+
+def _truncated_normal(rng: np.random.Generator, shape, lower=-2.0, upper=2.0) -> np.ndarray:
+    x = rng.standard_normal(shape)
+    bad = (x < lower) | (x > upper)
+    while bad.any():  # resample the tails (2.3% of draws a round)
+        x[bad] = rng.standard_normal(int(bad.sum()))
+        bad = (x < lower) | (x > upper)
+    return x
+
+
+def normal(stddev: float = 0.02):
+    """Host version of `nnx.initializers.normal(stddev)`."""
+    fallback = nnx.initializers.normal(stddev)
+
+    def init(key, shape, dtype=jnp.float32):
+        if _is_traced(key):
+            return jnp.zeros(shape, dtype) if _shapes_only() else fallback(key, shape, dtype)
+        return jnp.asarray(stddev * _rng(key).standard_normal(tuple(shape)), dtype)
+
+    return init
+
+
+def lecun_normal():
+    """Host version of flax's `lecun_normal` (truncated normal, fan_in = prod(shape[:-1]))."""
+    fallback = nnx.initializers.lecun_normal()
+
+    def init(key, shape, dtype=jnp.float32):
+        if _is_traced(key):
+            return jnp.zeros(shape, dtype) if _shapes_only() else fallback(key, shape, dtype)
+        fan_in = int(np.prod(shape[:-1]))
+        std = np.sqrt(1.0 / fan_in) / 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
+        return jnp.asarray(std * _truncated_normal(_rng(key), tuple(shape)), dtype)
+
+    return init
+
+
+def constant(value: float):
+    """Host constant (zeros/ones) without a per-shape compiled fill."""
+
+    def init(key, shape, dtype=jnp.float32):
+        if _is_traced(key):
+            return jnp.full(shape, value, dtype)
+        return jnp.asarray(np.full(tuple(shape), value, dtype=np.dtype(dtype)))
+
+    return init

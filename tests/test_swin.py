@@ -141,7 +141,6 @@ def test_swin_tiny_any_input_size_shapes(hw, final):
     assert _eval_shape_call(model, "__call__", x).shape == (1, 1000)
 
 
-@pytest.mark.slow
 def test_swin_tiny_real_forward_97x131():
     """The full swin_tiny on an input timm rejects (97 is not a multiple of the patch)."""
     model = _fast_model("swin_tiny_patch4_window7_224")

@@ -1,0 +1,67 @@
+"""Image restoration (MAXIM's training objective): Charbonnier + frequency loss over all stages and scales.
+
+The paper (Tu et al. 2022, Eq. 9-10) supervises every stage s and every scale n:
+
+    L = sum_s sum_n  L_char(R_{s,n}, T_n) + lambda * L_freq(R_{s,n}, T_n),  lambda = 0.1,
+    L_char = mean sqrt((R - T)^2 + eps^2), eps = 1e-3,
+    L_freq = mean |FFT2(R) - FFT2(T)| (real and imaginary parts, per channel).
+
+The official training code was never released. T_n is the target resized to scale n with
+`target_resize`, by default 'nearest', the same operator that builds the model's input pyramid
+(so every scale's residual and target are the same pixels); 'bilinear' (antialiased) is the
+alternative. The model stays task-free: it only has to return outputs[stage][scale].
+
+Batch: {"input": (B, H, W, C) degraded, "target": (B, H, W, C) clean}, float in [0, 1].
+Metrics: per-term losses and `psnr` of the final output (clipped to [0, 1]) against the target.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def charbonnier(pred, target, eps: float = 1e-3):
+    return jnp.mean(jnp.sqrt((pred - target) ** 2 + eps ** 2))
+
+
+def frequency_loss(pred, target):
+    """L1 distance between the 2-D spectra over (H, W), real and imaginary parts."""
+    diff = jnp.fft.fft2(pred.astype(jnp.float32), axes=(1, 2)) - jnp.fft.fft2(target.astype(jnp.float32), axes=(1, 2))
+    return jnp.mean(jnp.abs(diff.real)) + jnp.mean(jnp.abs(diff.imag))
+
+
+def batch_psnr(pred, target):
+    mse = jnp.mean((jnp.clip(pred, 0.0, 1.0) - target) ** 2, axis=(1, 2, 3))
+    return jnp.mean(10.0 * jnp.log10(1.0 / jnp.maximum(mse, 1e-10)))
+
+
+def resize_target(target, shape, method: str):
+    if target.shape[1:3] == tuple(shape):
+        return target
+    return jax.image.resize(target, (target.shape[0], *shape, target.shape[-1]), method=method)
+
+
+def make_loss_fn(*, freq_weight: float = 0.1, charbonnier_eps: float = 1e-3, target_resize: str = "nearest",
+                 **_unused):
+    if target_resize not in ("nearest", "bilinear"):
+        raise ValueError(f"target_resize must be 'nearest' or 'bilinear', got {target_resize!r}.")
+
+    def loss_fn(model, batch, rng):
+        outputs = model(batch["input"])
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [[outputs]]
+        outputs = [o if isinstance(o, (list, tuple)) else [o] for o in outputs]
+        target = batch["target"].astype(jnp.float32)
+        char_total = jnp.zeros((), jnp.float32)
+        freq_total = jnp.zeros((), jnp.float32)
+        for stage in outputs:
+            for pred in stage:
+                t = resize_target(target, pred.shape[1:3], target_resize)
+                pred = pred.astype(jnp.float32)
+                char_total += charbonnier(pred, t, charbonnier_eps)
+                freq_total += frequency_loss(pred, t)
+        loss = char_total + freq_weight * freq_total
+        final = outputs[-1][-1].astype(jnp.float32)
+        return loss, {"charbonnier": char_total, "frequency": freq_total, "psnr": batch_psnr(final, target)}
+
+    return loss_fn

@@ -339,3 +339,44 @@ def test_convert_cli_roundtrip_matches_golden(tmp_path):
     io = np.load(golden / "v1_nonsquare.io.npz")
     logits = nnx.jit(lambda m, x: m(x))(model, jnp.asarray(io["input"].transpose(0, 2, 3, 1)))
     np.testing.assert_allclose(logits, io["logits"], atol=1e-4, rtol=1e-4)
+
+
+# ------------------------------------------------------------------ sharding
+
+def test_every_param_has_logical_axes():
+    model = _abstract("swinv2_test_tiny")
+    for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        names = var.get_metadata().get("out_sharding")
+        assert names is not None and len(names) == len(var.get_value().shape), (path, names)
+
+
+def test_sharded_forward_matches_single_device(tiny):
+    from flaxzoo.train.sharding import batch_sharding, make_mesh, shard_model
+
+    if jax.device_count() < 8:
+        pytest.skip("needs 8 (CPU) devices, set up by conftest")
+    expected = _run(tiny, _X)[2]
+    model = _fast_model("swin_test_tiny")  # same seed, same weights as `tiny`
+    mesh = make_mesh({"data": 2, "fsdp": 2, "model": 2})
+    shard_model(model, mesh)
+    x = jax.device_put(jnp.concatenate([_X, _X]), batch_sharding(mesh, 4))
+    logits = nnx.jit(lambda m, x: m(x))(model, x)
+    np.testing.assert_allclose(logits[:2], expected, atol=1e-5)
+    assert model.layers[0].blocks[0].attn.qkv.kernel.get_value().sharding.spec == jax.sharding.PartitionSpec("fsdp", "model")
+
+
+# ------------------------------------------------------------------ WindowAttention on its own
+
+@pytest.mark.parametrize("cosine", [False, True], ids=["v1", "v2"])
+def test_window_attention_mask_separates_regions(cosine):
+    from flaxzoo.layers.window_attention import WindowAttention
+
+    attn = WindowAttention(8, 2, (2, 2), cosine=cosine, rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(7), (3, 4, 8))  # 3 windows of 2x2 tokens
+    region = np.array([0, 0, 1, 1])  # one mask for all windows: tokens {0,1} vs {2,3}
+    mask = np.where(region[:, None] != region[None, :], -100.0, 0.0).astype(np.float32)[None]
+    y = attn(x, mask)
+    y2 = attn(x.at[:, 2:].add(5.0), mask)  # change only the second region
+    np.testing.assert_allclose(y2[:, :2], y[:, :2], atol=1e-5)
+    assert not np.allclose(y2[:, 2:], y[:, 2:])
+    assert not np.allclose(attn(x)[:, :2], y[:, :2])  # without the mask the regions mix

@@ -94,17 +94,15 @@ def test_route_plan_is_inspectable_and_consistent():
     np.testing.assert_allclose(routed(layer, x, plan), y, atol=1e-6)
     # injecting a different plan changes the result
     assert not np.allclose(routed(layer, x, RoutePlan.all_tokens(4, 3, 20)), y)
-    # and the jitted layer equals the eager one
-    np.testing.assert_allclose(layer(x), y, atol=1e-6)
 
 
-def tiny_lm(mode="faithful", vocab=96, seed=0):
-    return UoELM(vocab, 32, 2, 4, 64, mode=mode, pre_norm=True, rngs=nnx.Rngs(seed))
+def tiny_lm(mode="faithful", vocab=96, seed=0, depth=2):
+    return UoELM(vocab, 32, depth, 4, 64, mode=mode, pre_norm=True, rngs=nnx.Rngs(seed))
 
 
 def test_expert_sharded_equals_single_device():
     assert jax.device_count() >= 8
-    model = randomise(tiny_lm("trained"), scale=0.05)
+    model = randomise(tiny_lm("trained", depth=1), scale=0.05)
     ids = jax.random.randint(jax.random.key(0), (4, 16), 0, 96)
     expected = np.asarray(forward(model, ids))
     mesh = make_mesh({"data": 2, "model": 4})
@@ -171,6 +169,7 @@ def test_vision_classifier_forward():
     np.testing.assert_allclose(forward(model, x[:1]), y[:1], atol=1e-5)
 
 
+@pytest.mark.slow  # building any Swin takes ~15 s of XLA compiles on a busy 2-core CPU
 def test_swin_uoe_forward():
     model = flaxzoo.create_model("swin_uoe_test_tiny")
     y = forward(model, jax.random.uniform(jax.random.key(0), (2, 64, 64, 3)))
@@ -196,6 +195,10 @@ def test_preset_parameter_counts():
         extra = 12 * ((heads - 1) * d + (4 - 1) * d + (d + 1) * heads + (d + 1) * 4)
         assert total == vit + extra, (name, total, vit + extra)
     assert "swin_uoe_tiny_patch4_window7_224" in flaxzoo.list_models("swin_uoe*")
+    # the released ListOps checkpoint has 381,334 parameters, of which these are never used by its forward:
+    # per layer kv_norm (32), mha.layer_norm (2x64), s_gate Linear(2048, 32), linear3 Linear(64, 64)
+    dead = 2 * (32 + 128 + (2048 * 32 + 32) + (64 * 64 + 64))
+    assert sum(int(np.prod(s)) for s in count("uoe_lra_listops").values()) + dead == 381_334
 
 
 def test_converter_reports_bad_checkpoints():
@@ -212,3 +215,16 @@ def test_converter_reports_bad_checkpoints():
         convert(layer, {**good, "linear1.weight.0": np.zeros((4, 8, 5))})
     with pytest.raises(ValueError, match="linear2.bias"):
         convert(layer, {k: v for k, v in good.items() if k != "linear2.bias"})
+
+
+def test_reference_style_lm_preset_forward():
+    """uoe_lm_tiny as the reference builds it: post-norm blocks, UoME routing over the batch axis."""
+    model = flaxzoo.create_model("uoe_lm_tiny", uome_route_over="batch")
+    ids = jax.random.randint(jax.random.key(0), (4, 12), 0, 128)
+    logits = forward(model, ids)
+    assert logits.shape == (4, 12, 128) and np.isfinite(np.asarray(logits)).all()
+    # batch routing: each UoME expert keeps int(0.5 * B) = 2 of the 4 sequences at every position
+    plan = nnx.jit(lambda m, x: m.route(x))(model.blocks[0].mlp, jnp.zeros((12, 4, 64)))
+    assert plan.tokens.shape == (4, 12, 2)
+    with pytest.raises(ValueError, match="uome_route_over"):
+        flaxzoo.create_model("uoe_lm_tiny", uome_route_over="sequence")

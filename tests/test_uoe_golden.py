@@ -14,7 +14,7 @@ from conftest import golden_cases
 from flax import nnx
 
 from flaxzoo.layers import LayerNorm
-from flaxzoo.layers.experts import RoutePlan, UoME
+from flaxzoo.layers.experts import RoutePlan, UoME, reference_capacity
 from flaxzoo.layers.smha import SMHA
 from flaxzoo.models.convert.uoe import convert
 from flaxzoo.models.uoe import UoELRAClassifier
@@ -173,6 +173,8 @@ def test_golden_router(case):
         assert (np.sort(np.nonzero(np.asarray(scores["topk_mask"]))[-1].reshape(io[prefix + "topk_experts"].shape), -1)
                 == np.sort(io[prefix + "topk_experts"], -1)).all()
         capacity = int(io[prefix + "capacity"])
+        if routed.endswith("smha"):  # the reference SMHA's K is the largest chosen count
+            assert reference_capacity(scores["route_scores"]) == capacity
         plan = router_plan(layer.router, gate_input, capacity)
         tokens, chosen = np.asarray(plan.tokens), np.asarray(plan.chosen)
         ref_tokens, ref_chosen = io[prefix + "expert_tokens"], io[prefix + "expert_tokens_chosen"]

@@ -131,6 +131,15 @@ def select_tokens(route_scores: jax.Array, capacity: int) -> tuple[jax.Array, ja
     return tokens, values > 0
 
 
+def reference_capacity(route_scores) -> int:
+    """The reference SMHA's data-dependent K: the largest number of positions choosing one (expert, group).
+
+    Needs concrete values (not jittable); pass it as `layer.route(x, capacity=...)` to route as the
+    reference does outside jit.
+    """
+    return int(jnp.max(jnp.sum(jnp.asarray(route_scores) > 0, axis=1)))
+
+
 def static_capacity(capacity: float, num_positions: int) -> int:
     """K = int(capacity * N), at least 1 and at most N (the reference's int(0.5 * N) for capacity 0.5)."""
     return max(1, min(num_positions, int(capacity * num_positions)))
@@ -222,8 +231,10 @@ class UoME(nnx.Module):
         self.b2 = expert_param(rngs, (num_experts, dim), ("experts", "embed"), zeros, param_dtype)
         self.router_loss = RouterLoss(jnp.zeros((), jnp.float32))
 
-    def route(self, x: jax.Array) -> RoutePlan:
-        return self.router(x, static_capacity(self.capacity, x.shape[1]), weighted=self.mode == "trained")
+    def route(self, x: jax.Array, capacity: int | None = None) -> RoutePlan:
+        """The routing for x; `capacity` (a Python int) overrides the layer's static K."""
+        k = static_capacity(self.capacity, x.shape[1]) if capacity is None else capacity
+        return self.router(x, k, weighted=self.mode == "trained")
 
     def expert_outputs(self, x: jax.Array, plan: RoutePlan) -> jax.Array:
         """(E, G, K, d): each expert's output rows for its selected positions, before weighting and union."""

@@ -99,9 +99,10 @@ class SMHA(nnx.Module):
         """What the router and the projections see (the LRA variant rotates its input first)."""
         return lra_pre_rotation(x, self.num_heads, self.rope_theta) if self.pre_rotation else x
 
-    def route(self, x: jax.Array) -> RoutePlan:
-        return self.router(self.router_input(x), static_capacity(self.capacity, x.shape[1]),
-                           weighted=self.mode == "trained")
+    def route(self, x: jax.Array, capacity: int | None = None) -> RoutePlan:
+        """The routing for x; `capacity` (a Python int) overrides the static K (see `reference_capacity`)."""
+        k = static_capacity(self.capacity, x.shape[1]) if capacity is None else capacity
+        return self.router(self.router_input(x), k, weighted=self.mode == "trained")
 
     def expert_outputs(self, x: jax.Array, plan: RoutePlan, mask: jax.Array | None = None) -> jax.Array:
         """(E, G, K, d): each head's output rows for its selected positions, before weighting and union."""

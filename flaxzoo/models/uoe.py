@@ -160,7 +160,8 @@ class LRABlock(nnx.Module):
     """X += SMHA(RMSNorm(X), mask); X += UoME(RMSNorm(X)), as the reference's ParallelTransformer."""
 
     def __init__(self, dim: int, hidden_dim: int, *, attn_experts: int, attn_top_k: int, num_experts: int,
-                 top_k: int, epsilon: float, capacity: float, head_capacity: float, dtype=None, rngs: nnx.Rngs):
+                 top_k: int, epsilon: float, capacity: float, head_capacity: float | None, dtype=None,
+                 rngs: nnx.Rngs):
         self.norm1 = RMSNorm(dim, eps=1e-6, dtype=dtype, rngs=rngs)
         self.attn = SMHA(dim, attn_experts, attn_top_k, capacity=head_capacity, pre_rotation=True,
                          route_norm="experts", route_eps=epsilon, route_scale=capacity, dtype=dtype, rngs=rngs)
@@ -178,12 +179,17 @@ class LRABlock(nnx.Module):
 
 
 class UoELRAClassifier(nnx.Module):
-    """Token ids (B, L) and mask (B, L) -> logits. L must equal max_seq_len, as in the reference."""
+    """Token ids (B, L) and mask (B, L) -> logits. L must equal max_seq_len, as in the reference.
+
+    The reference SMHA's K is data dependent (dropless); here it is static, `head_capacity` * L
+    (default attn_top_k / attn_experts, i.e. capacity factor 1). Exact reference routing needs the
+    plans injected (`plans=`) or K from `flaxzoo.layers.experts.reference_capacity`.
+    """
 
     def __init__(self, vocab_size: int = 512, max_seq_len: int = 2048, dim: int = 64, hidden_dim: int = 128,
                  depth: int = 2, num_classes: int = 10, *, attn_experts: int = 2, attn_top_k: int = 1,
                  num_experts: int = 4, top_k: int = 2, epsilon: float = 1.0, capacity: float = 1.0,
-                 head_capacity: float = 1.0, head_hidden_dim: int = 128, dtype=None, rngs: nnx.Rngs):
+                 head_capacity: float | None = None, head_hidden_dim: int = 128, dtype=None, rngs: nnx.Rngs):
         self.max_seq_len = max_seq_len
         self.word_embeddings = _embed(vocab_size, dim, rngs)
         self.position_embeddings = _embed(max_seq_len, dim, rngs)

@@ -67,6 +67,19 @@ def normal(stddev: float = 0.02):
     return init
 
 
+def truncated_normal(stddev: float = 0.02):
+    """Host version of `nnx.initializers.truncated_normal(stddev)` (cut at +-2 sigma, std = stddev)."""
+    fallback = nnx.initializers.truncated_normal(stddev)
+
+    def init(key, shape, dtype=jnp.float32):
+        if _is_traced(key):
+            return jnp.zeros(shape, dtype) if _shapes_only() else fallback(key, shape, dtype)
+        std = stddev / 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
+        return jnp.asarray(std * _truncated_normal(_rng(key), tuple(shape)), dtype)
+
+    return init
+
+
 def lecun_normal():
     """Host version of flax's `lecun_normal` (truncated normal, fan_in = prod(shape[:-1]))."""
     fallback = nnx.initializers.lecun_normal()

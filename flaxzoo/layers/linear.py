@@ -12,8 +12,11 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-# timm/PyTorch-style default: trunc_normal(0.02) weights, zero bias.
-default_kernel_init = nnx.initializers.truncated_normal(stddev=0.02)
+from flaxzoo.layers import host_init
+
+# timm/PyTorch-style default: trunc_normal(0.02) weights, zero bias. Sampled on the host (see
+# host_init): eager jax.random init compiles one program per parameter shape.
+default_kernel_init = host_init.truncated_normal(stddev=0.02)
 
 
 def param_init(init: Callable, axes: Sequence[str | None] | None):
@@ -34,7 +37,7 @@ class Linear(nnx.Linear):
         use_bias: bool = True,
         axes: tuple[str | None, str | None] = ("embed", "mlp"),
         kernel_init: Callable = default_kernel_init,
-        bias_init: Callable = nnx.initializers.zeros_init(),
+        bias_init: Callable = host_init.constant(0.0),
         dtype=None,
         param_dtype=jnp.float32,
         precision: jax.lax.Precision | None = None,

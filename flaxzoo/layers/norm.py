@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
+from flaxzoo.layers import host_init
 from flaxzoo.layers.linear import param_init
 
 
@@ -18,8 +19,8 @@ class LayerNorm(nnx.LayerNorm):
             dim,
             epsilon=eps,
             use_bias=use_bias,
-            scale_init=param_init(nnx.initializers.ones_init(), axes),
-            bias_init=param_init(nnx.initializers.zeros_init(), axes),
+            scale_init=param_init(host_init.constant(1.0), axes),
+            bias_init=param_init(host_init.constant(0.0), axes),
             dtype=dtype,
             param_dtype=param_dtype,
             rngs=rngs,
@@ -35,7 +36,7 @@ class RMSNorm(nnx.RMSNorm):
         super().__init__(
             dim,
             epsilon=eps,
-            scale_init=param_init(nnx.initializers.ones_init(), axes),
+            scale_init=param_init(host_init.constant(1.0), axes),
             dtype=dtype,
             param_dtype=param_dtype,
             rngs=rngs,

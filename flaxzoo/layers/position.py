@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from flaxzoo.layers import host_init
 from flaxzoo.layers.linear import Linear, param_init
 from flaxzoo.layers.window import Size2, relative_position_index
 
@@ -29,7 +30,7 @@ class RelativePositionBias(nnx.Module):
     def __init__(self, window: Size2, num_heads: int, *, rngs: nnx.Rngs):
         self.window = tuple(window)
         size = (2 * self.window[0] - 1) * (2 * self.window[1] - 1)
-        init = param_init(nnx.initializers.truncated_normal(stddev=0.02), (None, "heads"))
+        init = param_init(host_init.truncated_normal(stddev=0.02), (None, "heads"))
         self.relative_position_bias_table = nnx.Param(init(rngs.params(), (size, num_heads), jnp.float32))
 
     def __call__(self) -> jax.Array:

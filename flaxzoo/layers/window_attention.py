@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from flaxzoo.layers import host_init
 from flaxzoo.layers.attention import dot_product_attention
 from flaxzoo.layers.linear import Linear, param_init
 from flaxzoo.layers.position import ContinuousPositionBias, RelativePositionBias
@@ -56,10 +57,10 @@ class WindowAttention(nnx.Module):
         self.qkv = Linear(dim, 3 * attn_dim, use_bias=qkv_bias and not cosine, axes=("embed", "heads"),
                           dtype=dtype, rngs=rngs)
         if cosine:
-            zeros = param_init(nnx.initializers.zeros_init(), ("heads",))
+            zeros = param_init(host_init.constant(0.0), ("heads",))
             self.q_bias = nnx.Param(zeros(rngs.params(), (attn_dim,), jnp.float32)) if qkv_bias else None
             self.v_bias = nnx.Param(zeros(rngs.params(), (attn_dim,), jnp.float32)) if qkv_bias else None
-            log10 = param_init(nnx.initializers.constant(math.log(10.0)), ("heads",))
+            log10 = param_init(host_init.constant(math.log(10.0)), ("heads",))
             self.logit_scale = nnx.Param(log10(rngs.params(), (num_heads,), jnp.float32))
             self.cpb = ContinuousPositionBias(self.window, num_heads, pretrained_window=tuple(pretrained_window),
                                               rngs=rngs)

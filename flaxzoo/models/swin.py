@@ -24,6 +24,7 @@ from flax import nnx
 
 from flaxzoo.layers import (DropPath, LayerNorm, Linear, Mlp, drop_path_rates, gelu_exact, param_init,
                             pad_to_multiple, shifted_window_mask, window_partition, window_unpartition)
+from flaxzoo.layers import host_init
 from flaxzoo.layers.window_attention import WindowAttention
 from flaxzoo.models.registry import register
 
@@ -52,8 +53,8 @@ class PatchEmbed(nnx.Module):
         self.patch_size = tuple(patch_size)
         self.proj = nnx.Conv(in_chans, embed_dim, kernel_size=self.patch_size, strides=self.patch_size,
                              padding="VALID", dtype=dtype,
-                             kernel_init=param_init(nnx.initializers.lecun_normal(), (None, None, "conv_in", "embed")),
-                             bias_init=param_init(nnx.initializers.zeros_init(), ("embed",)), rngs=rngs)
+                             kernel_init=param_init(host_init.lecun_normal(), (None, None, "conv_in", "embed")),
+                             bias_init=param_init(host_init.constant(0.0), ("embed",)), rngs=rngs)
         self.norm = LayerNorm(embed_dim, eps=LN_EPS, dtype=dtype, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:

@@ -64,7 +64,7 @@ def test_padding_matches_official_run_eval():
 
 @pytest.mark.parametrize("kind", ["gray2d", "gray3d", "rgba", "uint16", "float64"])
 def test_formats_round_trip_through_identity(identity_restorer, astronaut, kind):
-    rgb = astronaut[100:140, 200:264]
+    rgb = astronaut[100:164, 200:264]  # 64 x 64: the tile shape of the tiling tests, no extra compile
     img = {
         "gray2d": rgb[..., 0],
         "gray3d": rgb[..., :1],
@@ -79,7 +79,7 @@ def test_formats_round_trip_through_identity(identity_restorer, astronaut, kind)
 
 
 def test_rgba_alpha_is_kept_and_colour_restored(restorer, astronaut):
-    rgb = astronaut[100:140, 200:264]
+    rgb = astronaut[100:164, 200:264]
     alpha = np.linspace(0, 255, rgb.shape[1]).astype(np.uint8)[None, :].repeat(rgb.shape[0], 0)[..., None]
     out = restore_image(restorer, np.concatenate([rgb, alpha], axis=-1))
     np.testing.assert_array_equal(out[..., 3:], alpha)
@@ -98,7 +98,7 @@ def test_bad_inputs_are_rejected_clearly(identity_restorer):
 def test_tiled_close_to_untiled(restorer, astronaut):
     x = astronaut[100:196, 150:278].astype(np.float32) / 255  # 96 x 128: fits whole and in 64-px tiles
     full = restore_image(restorer, x, clip=False)
-    tiled = restore_image(restorer, x, tile=64, overlap=32, batch_size=4, clip=False)
+    tiled = restore_image(restorer, x, tile=64, overlap=32, batch_size=1, clip=False)
     residual = np.abs(full - x).max()
     # MAXIM's grid gMLP and channel attention see the whole input, so tiles cannot be bit-exact; the
     # difference is a small fraction of what the model changes.
@@ -138,14 +138,14 @@ def test_training_loss_falls(astronaut):
     clean = clean.astype(np.float32) / 255
     noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape).astype(np.float32), 0, 1)
     batch = {"input": noisy, "target": clean}
-    model = flaxzoo.create_model("maxim_tiny", features=4, num_stages=2)
-    # lecun-init convs make a fresh MAXIM explode; start it close to identity as restoration nets do.
+    model = flaxzoo.create_model("maxim_tiny", features=4, num_stages=1)
+    # lecun-init convs make a fresh MAXIM explode (|out - in| ~ 200); start from halved kernels.
     state = nnx.state(model, nnx.Param)
     for path, var in nnx.to_flat_state(state):
         if path[-1] == "kernel":
-            var.set_value(var.get_value() * 0.3)
+            var.set_value(var.get_value() * 0.5)
     nnx.update(model, state)
-    train_state = init_train_state(model, optax.adam(2e-3))
+    train_state = init_train_state(model, optax.adam(3e-3))
     step = make_train_step(make_loss_fn())
     import jax
     losses, psnrs = [], []
@@ -154,5 +154,7 @@ def test_training_loss_falls(astronaut):
         losses.append(float(metrics["loss"]))
         psnrs.append(float(metrics["psnr"]))
     assert np.isfinite(losses).all()
-    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:3]), losses
-    assert psnrs[-1] > psnrs[0] + 1.0, psnrs
+    # Measured: loss 0.81 -> 0.65 (its floor is the noise's own spectrum), PSNR 17.9 -> 22.2 dB.
+    assert np.mean(losses[-5:]) < 0.85 * np.mean(losses[:3]), losses
+    assert np.mean(losses[-5:]) < np.mean(losses[15:20]) < np.mean(losses[:3]), losses
+    assert psnrs[-1] > psnrs[0] + 3.0, psnrs

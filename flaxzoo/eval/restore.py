@@ -11,8 +11,7 @@
 """
 from __future__ import annotations
 
-import math
-from typing import Callable
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -28,15 +27,16 @@ class Restorer:
         self.size_multiple = tuple(getattr(model, "size_multiple", (1, 1)))
         config = getattr(model, "config", None)
         self.in_channels = getattr(config, "in_channels", 3)
-        graphdef, state = nnx.split(model)
-        self._state = state
-        self._fn = jax.jit(lambda st, x: _final(nnx.merge(graphdef, st)(x)))
+        self._graphdef, self._state = nnx.split(model)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self._fn(self._state, jnp.asarray(x, jnp.float32)))
+        return np.asarray(_apply_final(self._graphdef, self._state, jnp.asarray(x, jnp.float32)))
 
 
-def _final(outputs):
+@functools.partial(jax.jit, static_argnums=0)
+def _apply_final(graphdef, state, x):
+    # One jitted function for every model: models with the same structure share compilations.
+    outputs = nnx.merge(graphdef, state)(x)
     while isinstance(outputs, (list, tuple)):
         outputs = outputs[-1]
     return outputs

@@ -169,7 +169,6 @@ def test_vision_classifier_forward():
     np.testing.assert_allclose(forward(model, x[:1]), y[:1], atol=1e-5)
 
 
-@pytest.mark.slow  # building any Swin takes ~15 s of XLA compiles on a busy 2-core CPU
 def test_swin_uoe_forward():
     model = flaxzoo.create_model("swin_uoe_test_tiny")
     y = forward(model, jax.random.uniform(jax.random.key(0), (2, 64, 64, 3)))

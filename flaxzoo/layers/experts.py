@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from flaxzoo.layers import host_init
 from flaxzoo.layers.linear import Linear, default_kernel_init, param_init
 from flaxzoo.layers.mlp import gelu_exact
 
@@ -224,7 +225,7 @@ class UoME(nnx.Module):
         self.balance_coef, self.z_coef = balance_coef, z_coef
         fe = hidden_dim // num_experts
         self.router = Router(dim, num_experts, top_k, norm=route_norm, eps=route_eps, scale=route_scale, rngs=rngs)
-        zeros = nnx.initializers.zeros_init()
+        zeros = host_init.constant(0.0)  # host-sampled: no compile per shape
         self.w1 = expert_param(rngs, (num_experts, dim, fe), ("experts", "embed", "mlp"), dtype=param_dtype)
         self.b1 = expert_param(rngs, (num_experts, fe), ("experts", "mlp"), zeros, param_dtype)
         self.w2 = expert_param(rngs, (num_experts, fe, dim), ("experts", "mlp", "embed"), dtype=param_dtype)

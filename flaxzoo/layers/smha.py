@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from flaxzoo.layers import host_init
 from flaxzoo.layers.attention import dot_product_attention
 from flaxzoo.layers.experts import (MODES, Mode, RouteNorm, RoutePlan, Router, RouterLoss, combine, expert_param,
                                     gather_tokens, static_capacity)
@@ -87,7 +88,7 @@ class SMHA(nnx.Module):
         self.mode, self.dtype = mode, dtype
         self.balance_coef, self.z_coef = balance_coef, z_coef
         dh = self.head_dim
-        zeros = nnx.initializers.zeros_init()
+        zeros = host_init.constant(0.0)  # host-sampled: no compile per shape
         self.router = Router(dim, num_heads, top_k, norm=route_norm, eps=route_eps, scale=route_scale, rngs=rngs)
         self.qkv = expert_param(rngs, (num_heads, dim, 3 * dh), ("experts", "embed", "kv"), dtype=param_dtype)
         self.qkv_bias = expert_param(rngs, (num_heads, 3 * dh), ("experts", "kv"), zeros, param_dtype)

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from flaxzoo.layers import LayerNorm, Linear, RMSNorm, param_init
+from flaxzoo.layers import LayerNorm, Linear, RMSNorm, host_init, param_init
 from flaxzoo.layers.conv import conv2d
 from flaxzoo.layers.drop_path import DropPath, drop_path_rates
 from flaxzoo.layers.experts import RoutePlan, UoME
@@ -23,7 +23,7 @@ from flaxzoo.layers.smha import SMHA
 from flaxzoo.models.registry import register
 
 _CONVERTER = "flaxzoo.models.convert.uoe:convert"
-_EMBED_INIT = nnx.initializers.normal(stddev=0.02)
+_EMBED_INIT = host_init.normal(stddev=0.02)
 
 
 def _embed(num: int, dim: int, rngs: nnx.Rngs) -> nnx.Embed:

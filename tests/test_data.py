@@ -51,3 +51,16 @@ def test_bad_dataset_names_fail_clearly(tmp_path):
         make_source("offline:imagenet", "train")
     with pytest.raises(ValueError, match="Prepare it first"):
         make_source("tfds:cifar10", "train", data_dir=str(tmp_path))
+
+
+def test_pydoc_windows_split_by_topic():
+    from flaxzoo.data.text import PydocWindows
+
+    train, test = PydocWindows("train", seq_len=64), PydocWindows("test", seq_len=64)
+    assert len(train) > 5000 and len(test) > 300
+    window = train[3]["tokens"]
+    assert window.shape == (65,) and window.dtype == np.int32 and window.max() < len(train.vocab)
+    assert train.vocab.decode(train[0]["tokens"][:10]) == train.vocab.decode(train.ids[:10])
+    # no test window appears in the training text
+    probe = test.vocab.decode(test[len(test) // 2]["tokens"])
+    assert probe not in train.vocab.decode(train.ids)

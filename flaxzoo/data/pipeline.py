@@ -11,10 +11,9 @@ import grain
 import jax
 import numpy as np
 
-from flaxzoo.data import offline
-from flaxzoo.data import transforms
+from flaxzoo.data import offline, text, transforms
 
-OFFLINE = {"textures": offline.TexturePatches, "denoise": offline.DenoiseCrops}
+OFFLINE = {"textures": offline.TexturePatches, "denoise": offline.DenoiseCrops, "pydoc": text.PydocWindows}
 
 
 def make_source(name: str, split: str, *, data_dir: str | None = None, **kwargs):

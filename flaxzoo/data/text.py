@@ -46,3 +46,34 @@ def lm_batches(ids: np.ndarray, batch_size: int, seq_len: int, *, seed: int = 0)
     while True:
         starts = rng.integers(0, len(ids) - seq_len - 1, size=batch_size)
         yield {"tokens": np.stack([ids[s:s + seq_len + 1] for s in starts])}
+
+
+class PydocWindows:
+    """Random-access LM source over the pydoc text: {'tokens': (seq_len + 1,) int32} windows.
+
+    Topics are split, not characters: the last tenth of the topics (sorted by name) is the
+    test split, so no test window overlaps a training one. The vocabulary is built from the
+    whole text, so both splits share ids (104 characters, plus id 0 for unknown).
+    """
+
+    def __init__(self, split: str = "train", seq_len: int = 128, stride: int | None = None):
+        from pydoc_data.topics import topics
+
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        names = sorted(topics)
+        cut = int(0.9 * len(names))
+        chosen = names[:cut] if split == "train" else names[cut:]
+        self.vocab = CharVocab(pydoc_text())
+        self.ids = self.vocab.encode("\n\n".join(topics[k] for k in chosen))
+        self.seq_len = seq_len
+        self.stride = stride or seq_len
+        if len(self.ids) <= seq_len + 1:
+            raise ValueError(f"The {split} text ({len(self.ids)} characters) is shorter than seq_len {seq_len}.")
+
+    def __len__(self) -> int:
+        return (len(self.ids) - self.seq_len - 1) // self.stride + 1
+
+    def __getitem__(self, i: int) -> dict:
+        start = i * self.stride
+        return {"tokens": self.ids[start:start + self.seq_len + 1]}

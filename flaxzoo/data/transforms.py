@@ -26,7 +26,12 @@ def denoise(example, rng, *, sigma: float = 25.0, flip: bool = True):
     return {"input": noisy.astype(np.float32), "target": np.ascontiguousarray(clean)}
 
 
-_TRANSFORMS = {"classify": classify, "denoise": denoise}
+def tokens(example, rng):
+    """Language modelling: the token window as int32 (the task shifts inputs and targets)."""
+    return {"tokens": np.asarray(example["tokens"], np.int32)}
+
+
+_TRANSFORMS = {"classify": classify, "denoise": denoise, "tokens": tokens}
 
 
 def get(name: str, **kwargs):

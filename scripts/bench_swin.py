@@ -1,14 +1,66 @@
-"""Swin inference throughput (img/s) with random weights, the protocol of the timm CPU baseline
-in shared/reference/swin.md (batch 8, 3 warm-up + 10 timed forwards, report batch / median).
+"""Swin inference throughput (img/s), flaxzoo and optionally timm in the same run.
+
+Protocol of the timm CPU baseline in the reference notes: random weights, 3 warm-up + 10
+timed forwards, report batch / median time.
 
     python scripts/bench_swin.py                                   # Swin-T, 224, batch 8, fp32
-    python scripts/bench_swin.py --model swinv2_tiny_window8_256 --batch 16 --dtype bfloat16
+    python scripts/bench_swin.py --batch 256 --dtype bfloat16 --timm   # on a GPU, against timm
 """
 from __future__ import annotations
 
 import argparse
 import statistics
 import time
+
+
+def timed(fn, warmup: int, iters: int) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), first
+
+
+def bench_flaxzoo(args, size):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import nnx
+
+    import flaxzoo
+
+    dtype = jnp.dtype(args.dtype)
+    model = flaxzoo.create_model(args.model, rngs=nnx.Rngs(0), dtype=dtype)
+    graphdef, state = nnx.split(model)
+    forward = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x))
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((args.batch, size, size, 3)), dtype)
+    med, first = timed(lambda: forward(state, x).block_until_ready(), args.warmup, args.iters)
+    return med, first, f"{jax.devices()[0].device_kind} (jax {jax.__version__})"
+
+
+def bench_timm(args, size):
+    import timm
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if args.dtype == "bfloat16" else torch.float32
+    model = timm.create_model(args.model, pretrained=False).eval().to(device=device, dtype=dtype)
+    x = torch.randn(args.batch, 3, size, size, device=device, dtype=dtype)
+
+    def run():
+        with torch.no_grad():
+            model(x)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    med, first = timed(run, args.warmup, args.iters)
+    return med, first, f"timm {timm.__version__}, torch {torch.__version__} on {device}"
 
 
 def main() -> None:
@@ -19,47 +71,17 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--timm", action="store_true", help="also time timm's model (needs torch + timm)")
     args = parser.parse_args()
 
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-    from flax import nnx
-
     import flaxzoo
-    from flaxzoo.models.convert.common import assign_params, model_param_shapes
 
-    dtype = jnp.dtype(args.dtype)
-    # Shape-only build + numpy weights: random init op by op is slow on CPU and irrelevant to speed.
-    model = nnx.eval_shape(lambda: flaxzoo.create_model(args.model, rngs=nnx.Rngs(0), dtype=dtype))
-    rng = np.random.default_rng(0)
-    assign_params(model, {k: (0.02 * rng.standard_normal(s)).astype(np.float32)
-                          for k, s in model_param_shapes(model).items()})
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    # Dropout RNG state is never read in eval mode; give the shape-only placeholders concrete values.
-    rest = jax.tree.map(lambda a: jax.random.wrap_key_data(jnp.zeros(a.shape + (2,), jnp.uint32))
-                        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key) else jnp.zeros(a.shape, a.dtype), rest)
     size = args.size or flaxzoo.get_spec(args.model).info["input_size"][0]
-
-    @jax.jit
-    def forward(params, x):
-        return nnx.merge(graphdef, params, rest)(x)
-
-    x = jnp.asarray(rng.standard_normal((args.batch, size, size, 3)), dtype)
-    t0 = time.perf_counter()
-    forward(params, x).block_until_ready()
-    compile_s = time.perf_counter() - t0
-    for _ in range(args.warmup):
-        forward(params, x).block_until_ready()
-    times = []
-    for _ in range(args.iters):
-        t0 = time.perf_counter()
-        forward(params, x).block_until_ready()
-        times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
-    print(f"{args.model} {size}x{size} batch {args.batch} {args.dtype} on {jax.devices()[0].platform} "
-          f"({jax.device_count()} devices, using 1): median {med:.3f} s/iter (min {min(times):.3f}), "
-          f"{args.batch / med:.1f} img/s; first call (compile) {compile_s:.1f} s")
+    runs = [("flaxzoo", bench_flaxzoo)] + ([("timm", bench_timm)] if args.timm else [])
+    for name, fn in runs:
+        med, first, where = fn(args, size)
+        print(f"{name}: {args.model} {size}x{size} batch {args.batch} {args.dtype} on {where}: "
+              f"median {med * 1e3:.1f} ms/batch, {args.batch / med:.1f} img/s; first call {first:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

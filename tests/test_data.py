@@ -49,6 +49,7 @@ def test_bad_dataset_names_fail_clearly(tmp_path):
         make_source("textures", "train")
     with pytest.raises(ValueError, match="Unknown offline dataset"):
         make_source("offline:imagenet", "train")
+    pytest.importorskip("tensorflow_datasets")
     with pytest.raises(ValueError, match="Prepare it first"):
         make_source("tfds:cifar10", "train", data_dir=str(tmp_path))
 

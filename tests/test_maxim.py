@@ -110,3 +110,19 @@ def test_size_multiple_and_clear_error():
     model = flaxzoo.create_model("maxim_tiny")
     with pytest.raises(ValueError, match="multiple of 16x16"):
         model(np.zeros((1, 40, 48, 3), np.float32))
+
+
+def test_conv_init_scale_scales_only_conv_kernels():
+    import numpy as np
+    from flax import nnx
+
+    import flaxzoo
+
+    base = flaxzoo.create_model("maxim_tiny", rngs=nnx.Rngs(0))
+    scaled = flaxzoo.create_model("maxim_tiny", rngs=nnx.Rngs(0), conv_init_scale=0.5)
+    a, b = base.stages[0].input_conv[0], scaled.stages[0].input_conv[0]
+    np.testing.assert_allclose(b.kernel[...], 0.5 * np.asarray(a.kernel[...]), rtol=1e-6)
+    pa = dict(nnx.to_flat_state(nnx.state(base, nnx.Param)))
+    pb = dict(nnx.to_flat_state(nnx.state(scaled, nnx.Param)))
+    dense = [k for k in pa if "kernel" in k and np.asarray(pa[k].get_value()).ndim == 2]
+    assert dense and all(np.array_equal(pa[k].get_value(), pb[k].get_value()) for k in dense)

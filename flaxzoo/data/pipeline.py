@@ -24,7 +24,10 @@ def make_source(name: str, split: str, *, data_dir: str | None = None, **kwargs)
             raise ValueError(f"Unknown offline dataset {dataset!r}; choose from {sorted(OFFLINE)}.")
         return OFFLINE[dataset](split=split, **kwargs)
     if kind == "tfds":
-        import tensorflow_datasets as tfds
+        try:
+            import tensorflow_datasets as tfds
+        except ImportError as e:
+            raise ImportError("TFDS sources need tensorflow-datasets: pip install tensorflow-datasets") from e
 
         try:
             return tfds.data_source(dataset, split=split, data_dir=data_dir, download=False)

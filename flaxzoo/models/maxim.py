@@ -200,8 +200,8 @@ class MAXIM(nnx.Module):
                  block_size_hr: Size2 = (16, 16), block_size_lr: Size2 = (8, 8), grid_size_hr: Size2 = (16, 16),
                  grid_size_lr: Size2 = (8, 8), num_bottleneck_blocks: int = 1, block_gmlp_factor: int = 2,
                  grid_gmlp_factor: int = 2, input_proj_factor: int = 2, channels_reduction: int = 4,
-                 num_outputs: int = 3, dropout_rate: float = 0.0, in_channels: int = 3, dtype=None,
-                 rngs: nnx.Rngs | None = None):
+                 num_outputs: int = 3, dropout_rate: float = 0.0, in_channels: int = 3,
+                 conv_init_scale: float = 1.0, dtype=None, rngs: nnx.Rngs | None = None):
         cfg = MaximConfig(features=features, depth=depth, num_stages=num_stages, num_groups=num_groups,
                           use_bias=use_bias, num_supervision_scales=num_supervision_scales, lrelu_slope=lrelu_slope,
                           use_global_mlp=use_global_mlp, use_cross_gating=use_cross_gating,
@@ -218,6 +218,13 @@ class MAXIM(nnx.Module):
         rngs = rngs if rngs is not None else nnx.Rngs(0)
         self.config = cfg
         self.stages = nnx.List([Stage(cfg, s, dtype=dtype, rngs=rngs) for s in range(num_stages)])
+        if conv_init_scale != 1.0:
+            # The official init (lecun_normal convs) makes a fresh model's outputs explode
+            # (|output - input| in the hundreds), which slows training from scratch; a smaller
+            # conv init keeps them near the input. Loaded checkpoints overwrite this anyway.
+            for _, module in nnx.iter_graph(self):
+                if isinstance(module, (nnx.Conv, nnx.ConvTranspose)):
+                    module.kernel.set_value(module.kernel.get_value() * conv_init_scale)
 
     @property
     def size_multiple(self) -> Size2:

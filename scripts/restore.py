@@ -21,19 +21,8 @@ EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 def load_model(name: str, weights: str):
     import flaxzoo
-    from flaxzoo.models.convert.common import assign_params, native_model_name, read_state_dict
-    from flaxzoo.models.registry import get_spec, load_weights
 
-    model = flaxzoo.create_model(name)
-    state_dict = read_state_dict(weights)
-    native = native_model_name(weights)
-    if native is not None:
-        if native and native != name:
-            print(f"note: {weights} was saved from {native!r}, loading into {name!r}", file=sys.stderr)
-        assign_params(model, state_dict, source=weights)
-    else:
-        load_weights(model, state_dict, converter=get_spec(name).converter)
-    return model
+    return flaxzoo.load_pretrained(name, weights)  # official checkpoint.npz or flaxzoo-native safetensors
 
 
 def read_image(path: str) -> np.ndarray:
@@ -64,6 +53,7 @@ def main(argv=None) -> int:
     p.add_argument("--tile", type=int, default=None, help="tile size (multiple of 64 for released models)")
     p.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels, blended smoothly")
     p.add_argument("--batch-size", type=int, default=1, help="tiles per jitted call")
+    p.add_argument("--overwrite", action="store_true", help="replace PNGs that already exist in --output")
     args = p.parse_args(argv)
 
     from flaxzoo.eval.restore import Restorer, restore_image
@@ -80,9 +70,12 @@ def main(argv=None) -> int:
     restorer = Restorer(load_model(args.model, args.weights))
     for path in files:
         start = time.time()
+        dest = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0] + ".png")
+        if os.path.exists(dest) and not args.overwrite:
+            print(f"{dest} exists, skipped (pass --overwrite to replace it)")
+            continue
         out = restore_image(restorer, read_image(path), tile=args.tile, overlap=args.overlap,
                             batch_size=args.batch_size)
-        dest = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0] + ".png")
         write_png(out, dest)
         print(f"{path} -> {dest} {out.shape} {time.time() - start:.1f}s")
     return 0

@@ -171,3 +171,29 @@ def test_psnr_and_ssim_conventions(astronaut):
                                      data_range=255, channel_axis=-1)
     assert image_metrics.ssim(clean, noisy) == pytest.approx(expected, abs=1e-6)
     assert image_metrics.ssim(clean, clean) == pytest.approx(1.0)
+
+
+def test_restore_cli_on_a_folder(tmp_path):
+    """scripts/restore.py end to end: official-layout weights, gray + RGB files, no silent overwrite."""
+    import pathlib
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    root = pathlib.Path(__file__).parents[1]
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    dst.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(src / "a.png")
+    Image.fromarray(rng.integers(0, 255, (30, 70), dtype=np.uint8)).save(src / "b.png")
+    Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(src / "mine.png")
+    (dst / "mine.png").write_bytes(b"a file the user made")
+    cmd = [sys.executable, str(root / "scripts" / "restore.py"), "--model", "maxim_tiny_s3",
+           "--weights", str(root / "tests" / "golden" / "maxim" / "s3_tiny.params.npz"),
+           "--input", str(src), "--output", str(dst)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    a, b = np.asarray(Image.open(dst / "a.png")), np.asarray(Image.open(dst / "b.png"))
+    assert a.shape == (40, 50, 3) and b.shape == (30, 70) and a.dtype == np.uint8
+    assert "skipped" in out and (dst / "mine.png").read_bytes() == b"a file the user made"

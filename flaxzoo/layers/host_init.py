@@ -55,43 +55,39 @@ def _truncated_normal(rng: np.random.Generator, shape, lower=-2.0, upper=2.0) ->
     return x
 
 
-def normal(stddev: float = 0.02):
-    """Host version of `nnx.initializers.normal(stddev)`."""
-    fallback = nnx.initializers.normal(stddev)
+def _host(fallback, sample):
+    """An initializer that draws `sample(rng, shape)` with numpy, or defers to `fallback` when traced."""
 
     def init(key, shape, dtype=jnp.float32):
         if _is_traced(key):
             return jnp.zeros(shape, dtype) if _shapes_only() else fallback(key, shape, dtype)
-        return jnp.asarray(stddev * _rng(key).standard_normal(tuple(shape)), dtype)
+        return jnp.asarray(sample(_rng(key), tuple(shape)), dtype)
 
     return init
+
+
+_TRUNCATED_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
+
+
+def normal(stddev: float = 0.02):
+    """Host version of `nnx.initializers.normal(stddev)`."""
+    return _host(nnx.initializers.normal(stddev), lambda rng, shape: stddev * rng.standard_normal(shape))
 
 
 def truncated_normal(stddev: float = 0.02):
     """Host version of `nnx.initializers.truncated_normal(stddev)` (cut at +-2 sigma, std = stddev)."""
-    fallback = nnx.initializers.truncated_normal(stddev)
-
-    def init(key, shape, dtype=jnp.float32):
-        if _is_traced(key):
-            return jnp.zeros(shape, dtype) if _shapes_only() else fallback(key, shape, dtype)
-        std = stddev / 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
-        return jnp.asarray(std * _truncated_normal(_rng(key), tuple(shape)), dtype)
-
-    return init
+    return _host(nnx.initializers.truncated_normal(stddev),
+                 lambda rng, shape: stddev / _TRUNCATED_STD * _truncated_normal(rng, shape))
 
 
 def lecun_normal():
     """Host version of flax's `lecun_normal` (truncated normal, fan_in = prod(shape[:-1]))."""
-    fallback = nnx.initializers.lecun_normal()
 
-    def init(key, shape, dtype=jnp.float32):
-        if _is_traced(key):
-            return jnp.zeros(shape, dtype) if _shapes_only() else fallback(key, shape, dtype)
+    def sample(rng, shape):
         fan_in = int(np.prod(shape[:-1]))
-        std = np.sqrt(1.0 / fan_in) / 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
-        return jnp.asarray(std * _truncated_normal(_rng(key), tuple(shape)), dtype)
+        return np.sqrt(1.0 / fan_in) / _TRUNCATED_STD * _truncated_normal(rng, shape)
 
-    return init
+    return _host(nnx.initializers.lecun_normal(), sample)
 
 
 def constant(value: float):

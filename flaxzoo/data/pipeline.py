@@ -46,8 +46,13 @@ def make_dataset(source, *, preprocess: str, global_batch: int, seed: int, train
     ds = grain.MapDataset.source(source)
     if train:
         ds = ds.shuffle(seed=seed).repeat()
-    ds = ds[jax.process_index()::jax.process_count()]
-    # Index-seeded transforms: augmentation/noise is a function of (seed, example index), so it is
-    # reproducible after a resume and independent of the number of workers.
+    # Index-seeded transforms: augmentation/noise is a function of (seed, global example index), so
+    # it is reproducible after a resume and the same whatever the number of processes or workers.
     ds = ds.random_map(fn, seed=seed) if train else ds.map(lambda ex: fn(ex, np.random.default_rng(0)))
+    if jax.process_count() > 1:
+        # Process p reads block p of every global batch, so the global batch (and its order) is the
+        # same whatever the number of processes. Lazy: each process transforms only its own examples.
+        full, rank = ds, jax.process_index()
+        ds = grain.MapDataset.range(len(full) // jax.process_count()).map(
+            lambda i: full[(i // local_batch) * global_batch + rank * local_batch + i % local_batch])
     return ds.batch(local_batch, drop_remainder=train)

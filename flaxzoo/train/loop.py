@@ -14,6 +14,7 @@ import os
 import jax
 import numpy as np
 from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
 
 from flaxzoo.data.pipeline import make_dataset, make_source
 from flaxzoo.models.convert.common import save_params
@@ -112,10 +113,12 @@ def train(config, workdir: str) -> TrainState:
     checkpoints.wait()
     checkpoints.close()
 
-    # The trained weights in flaxzoo's own format, loadable with flaxzoo.load_pretrained.
+    # The trained weights in flaxzoo's own format, loadable with flaxzoo.load_pretrained. Parameters
+    # sharded across hosts are first replicated (a collective: every process takes part).
+    params = jax.jit(lambda p: p, out_shardings=NamedSharding(mesh, PartitionSpec()))(state.params)
     if jax.process_index() == 0:
-        save_params(state.model(), os.path.join(workdir, "model.safetensors"), model_name=config.model.name,
-                    overwrite=True)  # the run's own output, rewritten as the run continues
+        save_params(nnx.merge(state.graphdef, params, state.rest), os.path.join(workdir, "model.safetensors"),
+                    model_name=config.model.name, overwrite=True)  # the run's own output, rewritten as it goes
         with open(os.path.join(workdir, "done.json"), "w") as f:
             json.dump({"step": int(state.step), "model": config.model.name}, f)
     return state

@@ -19,12 +19,6 @@ import numpy as np
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def load_model(name: str, weights: str):
-    import flaxzoo
-
-    return flaxzoo.load_pretrained(name, weights)  # official checkpoint.npz or flaxzoo-native safetensors
-
-
 def read_image(path: str) -> np.ndarray:
     from PIL import Image
 
@@ -67,7 +61,10 @@ def main(argv=None) -> int:
     if not files:
         p.error(f"no images ({', '.join(EXTENSIONS)}) in {args.input}")
     os.makedirs(args.output, exist_ok=True)
-    restorer = Restorer(load_model(args.model, args.weights))
+    import flaxzoo
+
+    # --weights: an official checkpoint.npz or flaxzoo-native safetensors
+    restorer = Restorer(flaxzoo.load_pretrained(args.model, args.weights))
     for path in files:
         start = time.time()
         dest = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0] + ".png")

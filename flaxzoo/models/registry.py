@@ -41,11 +41,7 @@ def _load_families() -> None:
     if not _loaded:
         _loaded = True
         for module in _FAMILIES:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as e:
-                if e.name != module:  # a real missing dependency, not a family not written yet
-                    raise
+            importlib.import_module(module)
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -43,16 +43,16 @@ def init_train_state(model: nnx.Module, tx: optax.GradientTransformation) -> Tra
 def train_step(state: TrainState, batch: Any, rng: jax.Array, loss_fn: LossFn) -> tuple[TrainState, dict]:
     """One optimizer step (un-jitted; `make_train_step` wraps it)."""
 
-    # `rest` goes through grad as an argument (not a closure) so the module is rebuilt at the
-    # grad trace level and may update its RNG counters there.
-    def compute_loss(params, rest):
-        model = nnx.merge(state.graphdef, params, rest, copy=True)
+    # copy=True: the module gets fresh Variables at the grad trace level, so it may update its
+    # RNG counters there (merging the jit-level Variables in place raises TraceContextError).
+    def compute_loss(params):
+        model = nnx.merge(state.graphdef, params, state.rest, copy=True)
         model.train()
         loss, metrics = loss_fn(model, batch, rng)
         _, _, rest = nnx.split(model, nnx.Param, ...)
         return loss, (metrics, rest)
 
-    (loss, (metrics, rest)), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params, state.rest)
+    (loss, (metrics, rest)), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **metrics}

@@ -8,11 +8,8 @@ real run pick a paper variant and data, e.g.
 Loss: Charbonnier + 0.1 * frequency loss over every stage and scale (the paper's); eval reports
 PSNR of the final output on held-out photos.
 """
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import base_config  # noqa: E402
+from flaxzoo.train.defaults import base_config
 
 
 def get_config(arg=None):

@@ -5,11 +5,8 @@
 10 classes (brick, grass, gravel, ...), 32x32 patches upsampled to 64x64. On a 2-core CPU
 this reaches well above chance (10%) in a few minutes; see README for the figure measured.
 """
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import base_config  # noqa: E402
+from flaxzoo.train.defaults import base_config
 
 
 def get_config(arg=None):

@@ -6,11 +6,8 @@ SMHA (top-2 of 4 heads) + UoME (top-2 of 4 experts) in `trained` mode: gate-weig
 with load-balancing and z-loss auxiliaries. Train on the first 90% of the pydoc topics, evaluate
 bits per character on the rest.
 """
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import base_config  # noqa: E402
+from flaxzoo.train.defaults import base_config
 
 
 def get_config(arg=None):

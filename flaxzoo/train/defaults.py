@@ -1,4 +1,7 @@
-"""Defaults shared by every experiment config; each config overrides what it needs."""
+"""Defaults shared by every experiment config (configs/<family>/<task>.py); each overrides what it needs.
+
+They live in the package, not in configs/, so a config file loaded by path imports them without sys.path hacks.
+"""
 import ml_collections
 
 

@@ -1,20 +1,42 @@
-"""Image classification: softmax cross-entropy with label smoothing; top-1 accuracy."""
+"""Classification: softmax cross-entropy with label smoothing; top-1 accuracy.
+
+Labels are integer class ids (B,) or soft targets (B, C) (Mixup/CutMix in the pipeline make those);
+label smoothing is applied to either, after mixing, which is what timm's Mixup with smoothing gives
+(smoothing is linear, so it commutes with the mix). Accuracy compares with the label's argmax.
+
+The input is `batch[input_key]` ('image'; 'tokens' for sequence classification such as ListOps), with
+`batch[mask_key]` passed as the model's second argument when `mask_key` is set.
+"""
 from __future__ import annotations
 
 import jax.numpy as jnp
 import optax
 
 
-def make_loss_fn(*, label_smoothing: float = 0.0, **_unused):
+def make_loss_fn(*, label_smoothing: float = 0.0, input_key: str = "image", mask_key: str = ""):
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
+
     def loss_fn(model, batch, rng):
-        logits = model(batch["image"]).astype(jnp.float32)
-        labels = optax.smooth_labels(jax_one_hot(batch["label"], logits.shape[-1]), label_smoothing)
-        loss = optax.softmax_cross_entropy(logits, labels).mean()
-        accuracy = (logits.argmax(-1) == batch["label"]).mean()
+        inputs = batch[input_key]
+        logits = model(inputs, batch[mask_key]) if mask_key else model(inputs)
+        logits = logits.astype(jnp.float32)
+        targets = soft_targets(batch["label"], logits.shape[-1])
+        targets = optax.smooth_labels(targets, label_smoothing) if label_smoothing else targets
+        loss = optax.softmax_cross_entropy(logits, targets).mean()
+        accuracy = (logits.argmax(-1) == targets.argmax(-1)).mean()
         return loss, {"accuracy": accuracy}
 
     return loss_fn
 
 
-def jax_one_hot(labels, num_classes):
+def soft_targets(labels, num_classes: int):
+    """(B,) integer ids -> one-hot (B, C); (B, C) soft targets pass through (as float32)."""
+    if labels.ndim == 2:
+        if labels.shape[-1] != num_classes:
+            raise ValueError(f"Soft labels have {labels.shape[-1]} classes but the model predicts {num_classes}; "
+                             f"set data.pp.num_classes to the model's num_classes.")
+        return labels.astype(jnp.float32)
+    if labels.ndim != 1:
+        raise ValueError(f"Labels must be (B,) class ids or (B, C) soft targets, got shape {labels.shape}.")
     return (labels[:, None] == jnp.arange(num_classes)[None, :]).astype(jnp.float32)

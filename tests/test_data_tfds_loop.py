@@ -1,0 +1,59 @@
+"""TFDS image sets through the training loop itself, under `tfds.testing.mock_data` (no TensorFlow, no network).
+
+mock_data gives decoded uint8 images of random sizes for imagenet2012 (the variable-size decode path) and
+32x32 ones for cifar10; the loop builds the sources, the augmented training stream with Mixup/CutMix, the
+eval stream, the soft-target classification loss, checkpoints and the final weights.
+"""
+import json
+
+import numpy as np
+import pytest
+
+tfds = pytest.importorskip("tensorflow_datasets")
+
+
+@pytest.fixture(autouse=True)
+def fast_compile():
+    """These tests check the data path, not XLA's optimiser: skip most of it (about 40% less compile time)."""
+    import jax
+
+    before = jax.config.jax_disable_most_optimizations
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)
+
+
+def mock_config(dataset: str, eval_split: str, num_classes: int):
+    from flaxzoo.train.defaults import base_config
+
+    c = base_config()
+    c.model.name = "swin_test_tiny"
+    c.model.kwargs.update(dict(num_classes=num_classes, img_size=32, embed_dim=8, depths=(1,), num_heads=(1,)))
+    c.task.name = "classify"
+    c.task.kwargs.label_smoothing = 0.1
+    c.data.train = c.data.eval = f"tfds:{dataset}"
+    c.data.eval_split = eval_split
+    c.data.preprocess = "image_classification"
+    c.data.pp.update(dict(model="swin_test_tiny", input_size=32, auto_augment="rand-m9-mstd0.5", re_prob=0.25,
+                          mixup_alpha=0.8, cutmix_alpha=1.0, num_classes=num_classes))
+    c.batch_size = 8
+    c.total_steps = 2
+    c.log_every = 1
+    c.eval_every = 2
+    c.eval_batches = 1
+    c.checkpoint_every = 2
+    return c
+
+
+@pytest.mark.parametrize("dataset,eval_split,num_classes", [("imagenet2012", "validation", 1000),
+                                                            ("cifar10", "test", 10)])
+def test_mock_tfds_dataset_trains_through_the_loop(tmp_path, dataset, eval_split, num_classes):
+    from flaxzoo.train.loop import train
+
+    with tfds.testing.mock_data(num_examples=16):
+        state = train(mock_config(dataset, eval_split, num_classes), str(tmp_path))
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [m["train/loss"] for m in metrics if "train/loss" in m]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert any("eval/accuracy" in m for m in metrics)
+    assert int(state.step) == 2 and (tmp_path / "model.safetensors").exists()

@@ -47,10 +47,10 @@ def test_dihedral_covers_the_eight_symmetries():
 def test_eval_pairs_are_full_images_or_padded_to_a_canvas_with_a_mask():
     img = np.random.default_rng(0).random((20, 30, 3)).astype(np.float32)
     full = transforms.get("paired", train=False, patch=16)({"input": img, "target": img}, None)
-    assert full["target"].shape == (20, 30, 3) and "mask" not in full
+    assert full["target"].shape == (20, 30, 3) and "pixel_mask" not in full
     out = transforms.get("paired", train=False, eval_size=(32, 48))({"input": img, "target": img}, None)
-    assert out["input"].shape == out["target"].shape == (32, 48, 3) and out["mask"].shape == (32, 48, 1)
-    assert out["mask"].sum() == 20 * 30 and out["mask"][:20, :30].min() == 1
+    assert out["input"].shape == out["target"].shape == (32, 48, 3) and out["pixel_mask"].shape == (32, 48, 1)
+    assert out["pixel_mask"].sum() == 20 * 30 and out["pixel_mask"][:20, :30].min() == 1
     np.testing.assert_array_equal(out["target"][:20, :30], img)
     with pytest.raises(ValueError, match="larger than data.pp.eval_size"):
         transforms.get("paired", train=False, eval_size=16)({"input": img, "target": img}, None)
@@ -128,7 +128,7 @@ def test_listops_files(tmp_path):
     (tmp_path / "basic_train.tsv").write_text("Source\tTarget\n( ( [MAX 2 9 ) 4 ] )\t9\n[MIN 3 ( [SM 1 2 ] ) ]\t3\n")
     src = make_source("lra:listops", "train", data_dir=str(tmp_path), max_len=8)
     ex = src[0]
-    assert ex["tokens"].tolist() == [2, 8, 15, 10, 5, 0, 0, 0] and ex["label"] == 9 and ex["mask"].sum() == 5
+    assert ex["tokens"].tolist() == [2, 8, 15, 10, 5, 0, 0, 0] and ex["label"] == 9 and ex["token_mask"].sum() == 5
     assert src.num_truncated == 0 and len(src) == 2
     with pytest.raises(FileNotFoundError, match="listops-1000"):
         make_source("lra:listops", "test", data_dir=str(tmp_path))

@@ -29,7 +29,7 @@ def encode(source: str) -> np.ndarray:
 
 
 class ListOps:
-    """Random-access source: {'tokens': (max_len,) int32, 'mask': (max_len,) int32, 'label': int32 0..9}."""
+    """Random-access source: {'tokens': (max_len,) int32, 'token_mask': (max_len,) int32, 'label': int32 0..9}."""
 
     def __init__(self, split: str = "train", *, data_dir: str | None = None, max_len: int = 2048):
         if split not in SPLIT_FILES:
@@ -54,5 +54,5 @@ class ListOps:
         seq = self.sequences[i][:self.max_len]
         tokens = np.zeros(self.max_len, np.int32)
         tokens[:len(seq)] = seq
-        return {"tokens": tokens, "mask": (np.arange(self.max_len) < len(seq)).astype(np.int32),
+        return {"tokens": tokens, "token_mask": (np.arange(self.max_len) < len(seq)).astype(np.int32),
                 "label": self.labels[i]}

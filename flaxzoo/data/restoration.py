@@ -4,7 +4,8 @@ Training: one random `patch` x `patch` crop at the same place in input and targe
 flips/rotations of the square (the same for both), as MPRNet/Restormer-style recipes do. Evaluation:
 full images. Eval images of different sizes cannot share a batch, so either evaluate with batch 1 or
 set a canvas (`eval_size`): every pair is padded at the bottom/right (mirrored) to that size and gets
-a `mask` (H, W, 1), 1 on real pixels and 0 on padding, for metrics that must ignore the padding.
+a `pixel_mask` (H, W, 1), 1 on real pixels and 0 on padding, for metrics that must ignore the padding
+(the batch-level `mask` (B,) is the loop's, for padded examples).
 """
 from __future__ import annotations
 
@@ -78,5 +79,5 @@ def finish_pair(degraded: np.ndarray, clean: np.ndarray, rng: np.random.Generato
         h, w = clean.shape[:2]
         ch, cw = canvas_hw(eval_size)
         out = {"input": pad_to_canvas(out["input"], eval_size), "target": pad_to_canvas(out["target"], eval_size),
-               "mask": np.pad(np.ones((h, w, 1), np.float32), ((0, ch - h), (0, cw - w), (0, 0)))}
+               "pixel_mask": np.pad(np.ones((h, w, 1), np.float32), ((0, ch - h), (0, cw - w), (0, 0)))}
     return out

@@ -12,11 +12,11 @@ image_classification   any image set (imagenet2012, imagenette, cifar10, ...), t
            mix_prob, switch_prob, num_classes) are taken by `pipeline.make_dataset` (see `flaxzoo.data.mixup`).
 denoise    offline clean crops + N(0, sigma/255) noise, flip (train): the bundled denoising set.
 paired     a dataset of (degraded, clean) pairs: input_key ('input'), target_key ('target'); train:
-           patch, flips, rotations; eval: full images, eval_size pads to a canvas with a `mask`.
+           patch, flips, rotations; eval: full images, eval_size pads to a canvas with a `pixel_mask`.
 degrade    a clean image set made into pairs: clean_key (default: the first of target/image/hr present),
            sigma (noise, 0..255 scale), blur_sigma (Gaussian), motion_length (pixels; random angle), each a
            number or a [low, high] range per example; patch, flips, rotations, eval_size as `paired`.
-tokens     token windows (language models, ListOps): int fields tokens, and mask/label when present.
+tokens     token windows (language models, ListOps): int fields tokens, and mask/token_mask/label if present.
 bytes_lm   a text set (lm1b, wiki40b, ...) byte-tokenised and packed into windows: seq_len, stride,
            text_key ('text'); the source is wrapped by `text.PackedBytes` in `pipeline.make_dataset`.
 """
@@ -107,7 +107,7 @@ def degrade(train, *, clean_key: str = "", sigma=0.0, blur_sigma=0.0, motion_len
 
 def tokens(train):
     def fn(example, rng):
-        return {k: np.asarray(example[k], np.int32) for k in ("tokens", "mask", "label") if k in example}
+        return {k: np.asarray(example[k], np.int32) for k in ("tokens", "mask", "token_mask", "label") if k in example}
     return fn
 
 

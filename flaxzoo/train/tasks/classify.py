@@ -5,7 +5,8 @@ label smoothing is applied to either, after mixing, which is what timm's Mixup w
 (smoothing is linear, so it commutes with the mix). Accuracy compares with the label's argmax.
 
 The input is `batch[input_key]` ('image'; 'tokens' for sequence classification such as ListOps), with
-`batch[mask_key]` passed as the model's second argument when `mask_key` is set.
+`batch[mask_key]` (e.g. 'token_mask') passed as the model's second argument when `mask_key` is set.
+A batch `mask` (B,) (1 = real example, 0 = the loop's eval padding) weights the loss and accuracy.
 """
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ def make_loss_fn(*, label_smoothing: float = 0.0, input_key: str = "image", mask
         logits = logits.astype(jnp.float32)
         targets = soft_targets(batch["label"], logits.shape[-1])
         targets = optax.smooth_labels(targets, label_smoothing) if label_smoothing else targets
-        loss = optax.softmax_cross_entropy(logits, targets).mean()
-        accuracy = (logits.argmax(-1) == targets.argmax(-1)).mean()
+        weights = batch.get("mask")
+        weights = jnp.ones(logits.shape[:1], jnp.float32) if weights is None else weights.astype(jnp.float32)
+        count = jnp.maximum(weights.sum(), 1.0)
+        loss = (optax.softmax_cross_entropy(logits, targets) * weights).sum() / count
+        accuracy = ((logits.argmax(-1) == targets.argmax(-1)) * weights).sum() / count
         return loss, {"accuracy": accuracy}
 
     return loss_fn

@@ -1,7 +1,7 @@
 """Input pipelines: a random-access source -> grain -> per-process global batches.
 
 Sources are TFDS datasets read with `tfds.data_source` (ArrayRecord, no TensorFlow needed; images
-arrive decoded, any size), the offline sets in `flaxzoo.data.offline`, or LRA ListOps files. grain gives deterministic shuffling,
+arrive decoded, any size), the offline sets in `flaxzoo.data.offline`, paired image folders, or LRA ListOps files. grain gives deterministic shuffling,
 per-process sharding and an iterator state that the checkpoint stores, so a resumed run
 sees exactly the batches it would have seen.
 """
@@ -11,7 +11,7 @@ import grain
 import jax
 import numpy as np
 
-from flaxzoo.data import listops, offline, text, transforms
+from flaxzoo.data import folder, listops, offline, text, transforms
 from flaxzoo.data.mixup import mix_batch
 
 OFFLINE = {"textures": offline.TexturePatches, "denoise": offline.DenoiseCrops, "pydoc": text.PydocWindows}
@@ -20,12 +20,17 @@ PACK_KEYS = ("seq_len", "stride", "text_key")
 
 
 def make_source(name: str, split: str, *, data_dir: str | None = None, **kwargs):
-    """`offline:<set>`, `tfds:<dataset>` (e.g. `tfds:imagenet2012`) or `lra:listops` -> a random-access source."""
+    """A random-access source: `offline:<set>`, `tfds:<dataset>` (e.g. `tfds:imagenet2012`), `folder:pairs`
+    (restoration pairs in <data_dir>/<split>/{input,target}/) or `lra:listops`."""
     kind, _, dataset = name.partition(":")
     if kind == "offline":
         if dataset not in OFFLINE:
             raise ValueError(f"Unknown offline dataset {dataset!r}; choose from {sorted(OFFLINE)}.")
         return OFFLINE[dataset](split=split, **kwargs)
+    if kind == "folder":
+        if dataset != "pairs":
+            raise ValueError(f"Only 'folder:pairs' is supported, got {name!r}.")
+        return folder.PairedFolder(split, data_dir=data_dir, **kwargs)
     if kind == "lra":
         if dataset != "listops":
             raise ValueError(f"Only 'lra:listops' is supported, got {name!r}.")
@@ -44,8 +49,8 @@ def make_source(name: str, split: str, *, data_dir: str | None = None, **kwargs)
         except Exception as e:  # not prepared, unknown name, wrong split: say what to do
             raise ValueError(f"Could not open TFDS dataset {dataset!r} split {split!r} (data_dir={data_dir}): {e}. "
                              f"Prepare it first (tfds build {dataset} --file_format=array_record) or fix the name.") from e
-    raise ValueError(f"Dataset name must look like 'offline:textures', 'tfds:imagenet2012' or 'lra:listops', "
-                     f"got {name!r}.")
+    raise ValueError(f"Dataset name must look like 'offline:textures', 'tfds:imagenet2012', 'folder:pairs' or "
+                     f"'lra:listops', got {name!r}.")
 
 
 def stack(examples: list[dict]) -> dict:

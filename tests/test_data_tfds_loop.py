@@ -17,7 +17,8 @@ def fast_compile():
     """These tests check the data path, not XLA's optimiser: skip most of it (about 40% less compile time)."""
     import jax
 
-    before = jax.config.jax_disable_most_optimizations
+    read = getattr(jax.config, "read", None) or jax.config._read
+    before = read("jax_disable_most_optimizations")
     jax.config.update("jax_disable_most_optimizations", True)
     yield
     jax.config.update("jax_disable_most_optimizations", before)
@@ -57,3 +58,18 @@ def test_mock_tfds_dataset_trains_through_the_loop(tmp_path, dataset, eval_split
     assert len(losses) == 2 and all(np.isfinite(losses))
     assert any("eval/accuracy" in m for m in metrics)
     assert int(state.step) == 2 and (tmp_path / "model.safetensors").exists()
+
+
+def test_augmented_tfds_batches_are_a_function_of_the_seed():
+    from flaxzoo.data.pipeline import make_dataset, make_source
+
+    pp = mock_config("imagenet2012", "validation", 1000).data.pp.to_dict()
+    with tfds.testing.mock_data(num_examples=16):
+        src = make_source("tfds:imagenet2012", "train")
+        a, b, c = (make_dataset(src, preprocess="image_classification", global_batch=4, seed=s, train=True, **pp)
+                   for s in (0, 0, 1))
+        for i in (0, 3):
+            np.testing.assert_array_equal(a[i]["image"], b[i]["image"])
+            np.testing.assert_array_equal(a[i]["label"], b[i]["label"])
+        assert not np.array_equal(a[0]["image"], c[0]["image"])
+        assert a[0]["image"].shape == (4, 32, 32, 3) and a[0]["label"].shape == (4, 1000)

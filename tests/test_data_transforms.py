@@ -135,3 +135,15 @@ def test_mixup_switch_and_prob_and_bad_labels():
     np.testing.assert_array_equal(off["label"], np.eye(c)[:4])
     with pytest.raises(ValueError, match="num_classes=3"):
         mix_batch(batch, np.random.default_rng(0), num_classes=3, mixup_alpha=0.8)
+
+
+def test_encoded_images_are_decoded():
+    import io
+
+    from flaxzoo.data.transforms import decode_image
+
+    img = photo(20, 30)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    np.testing.assert_array_equal(decode_image(buf.getvalue()), img)
+    np.testing.assert_array_equal(decode_image(img), img)

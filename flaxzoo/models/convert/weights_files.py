@@ -38,12 +38,11 @@ def read_state_dict(path: str | os.PathLike) -> StateDict:
     """Load a flat {name: array} dict from .safetensors, .npz or a torch .pth/.pt/.bin/.ckpt file."""
     path = _check_path(path)
     lower = path.lower()
-    if lower.endswith(SAFETENSORS_EXT):
-        return _nonempty(path, _read_safetensors(path))
-    if lower.endswith(NPZ_EXT):
-        return _nonempty(path, _read_npz(path))
-    if lower.endswith(TORCH_EXT):
-        return _nonempty(path, _read_torch(path))
+    readers = {SAFETENSORS_EXT: _read_safetensors, NPZ_EXT: _read_npz, TORCH_EXT: _read_torch}
+    for extensions, reader in readers.items():
+        if lower.endswith(extensions):
+            _check_not_empty(path)
+            return _nonempty(path, reader(path))
     kind = describe_bytes(_head(path))
     hint = f" The file looks like {kind}{_rename_hint(kind)}." if kind else ""
     pickle_note = " Pickle files are never loaded." if lower.endswith((".pkl", ".pickle")) else ""
@@ -54,6 +53,7 @@ def read_state_dict(path: str | os.PathLike) -> StateDict:
 def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The `__metadata__` of a safetensors file (empty if none), after the same checks as `read_state_dict`."""
     path = _check_path(path)
+    _check_not_empty(path)
     return dict(_safetensors_header(path).get("__metadata__") or {})
 
 
@@ -68,9 +68,12 @@ def _check_path(path) -> str:
         inside = sorted(n for n in os.listdir(path) if n.lower().endswith(SAFETENSORS_EXT + NPZ_EXT + TORCH_EXT))
         found = f" It holds: {', '.join(inside[:5])}." if inside else " It holds no .safetensors/.npz/.pth files."
         raise WeightsFileError(f"{path} is a directory; pass the weights file inside it.{found}")
+    return path
+
+
+def _check_not_empty(path: str) -> None:
     if os.path.getsize(path) == 0:
         raise WeightsFileError(f"{path} is empty (0 bytes): the download or save did not finish. Fetch or save it again.")
-    return path
 
 
 def _head(path: str, n: int = 64) -> bytes:

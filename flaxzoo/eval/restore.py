@@ -8,21 +8,31 @@
 - Tiled inference for big images: overlapping tiles, blended with a smooth (sin^2) ramp over the
   overlap, so there are no seams; memory is set by the tile and batch size, not by the image. All tiles
   go through one jitted function with a fixed batch shape (one compilation).
+
+Every argument is checked before any work (`flaxzoo.validate.InputError`, a ValueError, naming it): tile,
+overlap, batch_size, clip, the image's rank, channels, dtype, empty sizes and NaN/inf values.
 """
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from flaxzoo.validate import (InputError, check_bool, check_image_batch, check_int, check_non_negative_int,
+                              check_positive_int)
+
 
 class Restorer:
     """A jitted `final output` function of a model: (N, H, W, C) float32 -> outputs[-1][-1]."""
 
     def __init__(self, model: nnx.Module):
+        if not isinstance(model, nnx.Module):
+            raise InputError(f"Restorer needs a flaxzoo model (an nnx.Module); got {type(model).__name__}. "
+                             f"Build one with flaxzoo.create_model or flaxzoo.load_pretrained.")
         model.eval()
         self.size_multiple = tuple(getattr(model, "size_multiple", (1, 1)))
         config = getattr(model, "config", None)
@@ -30,6 +40,9 @@ class Restorer:
         self._graphdef, self._state = nnx.split(model)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        # Checked before the float32 cast, which would silently turn uint8 0-255 into out-of-range floats.
+        check_image_batch(x if hasattr(x, "dtype") else np.asarray(x), name="Restorer input",
+                          channels=self.in_channels)
         return np.asarray(_apply_final(self._graphdef, self._state, jnp.asarray(x, jnp.float32)))
 
 
@@ -45,11 +58,18 @@ def _apply_final(graphdef, state, x):
 # ----------------------------------------------------------------------------- image formats
 def to_model_input(image: np.ndarray, channels: int = 3) -> tuple[np.ndarray, dict]:
     """Any supported image -> float32 (H, W, channels) in [0, 1], plus what is needed to undo it."""
-    image = np.asarray(image)
+    try:
+        image = np.asarray(image)
+    except ValueError as e:  # ragged nested lists
+        raise InputError(f"The image is not a rectangular array ({e}); pass an np.ndarray.") from None
     if image.ndim == 2:
         image = image[..., None]
     if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"Expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); got {image.shape}.")
+        hint = " Restore a batch one image at a time." if image.ndim == 4 else ""
+        raise InputError(f"Expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); "
+                         f"got {image.shape}.{hint}")
+    if min(image.shape[:2]) < 1:
+        raise InputError(f"The image is empty: shape {image.shape}; height and width must be at least 1.")
     info = {"dtype": image.dtype, "channels": image.shape[-1], "alpha": None}
     if image.dtype == np.uint8:
         x = image.astype(np.float32) / 255.0
@@ -58,12 +78,12 @@ def to_model_input(image: np.ndarray, channels: int = 3) -> tuple[np.ndarray, di
     elif np.issubdtype(image.dtype, np.floating):
         x = image.astype(np.float32)
         if not np.isfinite(x).all():
-            raise ValueError("The image contains NaN or infinite values.")
+            raise InputError("The image contains NaN or infinite values; fix or drop that image.")
         if x.max(initial=0.0) > 1.5 or x.min(initial=0.0) < -0.5:
-            raise ValueError(f"Float images must be in [0, 1] (got values in [{x.min():.3g}, {x.max():.3g}]); "
+            raise InputError(f"Float images must be in [0, 1] (got values in [{x.min():.3g}, {x.max():.3g}]); "
                              f"divide 8-bit data by 255 or pass it as uint8.")
     else:
-        raise ValueError(f"Unsupported image dtype {image.dtype}: use uint8, uint16 or float in [0, 1].")
+        raise InputError(f"Unsupported image dtype {image.dtype}: use uint8, uint16 or float in [0, 1].")
     if x.shape[-1] == 4:
         info["alpha"] = x[..., 3:]
         x = x[..., :3]
@@ -71,7 +91,7 @@ def to_model_input(image: np.ndarray, channels: int = 3) -> tuple[np.ndarray, di
         if x.shape[-1] == 1 and channels == 3:
             x = np.repeat(x, 3, axis=-1)
         else:
-            raise ValueError(f"The model takes {channels}-channel images; got {x.shape[-1]} channels.")
+            raise InputError(f"The model takes {channels}-channel images; got {x.shape[-1]} channels.")
     return x, info
 
 
@@ -114,12 +134,32 @@ def pad_to_multiple(x: np.ndarray, multiple: tuple[int, int]) -> tuple[np.ndarra
 def restore_array(restorer: Restorer, x: np.ndarray, *, tile: int | None = None, overlap: int = 64,
                   batch_size: int = 4) -> np.ndarray:
     """float32 (H, W, C) -> restored float32 (H, W, C), unclipped. Tiled when the image exceeds `tile`."""
-    h, w = x.shape[:2]
     m = restorer.size_multiple
+    check_tiling(tile, overlap, batch_size, m)
+    check_image_batch(np.asarray(x)[None], name="restore_array image (H, W, C)", channels=restorer.in_channels)
+    h, w = x.shape[:2]
     if tile is None or (h <= tile and w <= tile):
         xp, (top, left) = pad_to_multiple(x, m)
         return restorer(xp[None])[0, top:top + h, left:left + w]
     return _restore_tiled(restorer, x, tile, overlap, batch_size)
+
+
+def check_tiling(tile, overlap, batch_size, size_multiple: tuple[int, int]) -> None:
+    """tile: None or a positive multiple of the model's size multiple; 0 <= overlap <= tile // 2;
+    batch_size >= 1. Checked whether or not the image ends up tiled, so a typo never waits for a big image."""
+    check_positive_int(batch_size, "batch_size")
+    check_non_negative_int(overlap, "overlap")
+    if tile is None:
+        return
+    check_positive_int(tile, "tile")
+    mh, mw = size_multiple
+    if tile % mh or tile % mw:
+        m = math.lcm(mh, mw)
+        lower = max(m, tile // m * m)
+        raise InputError(f"tile={tile} must be a multiple of the model's size multiple {(mh, mw)}, e.g. {lower} "
+                         f"or {lower + m}.")
+    if overlap > tile // 2:
+        raise InputError(f"overlap={overlap} must be at most half the tile (tile={tile}: at most {tile // 2}).")
 
 
 def _ceil_to(n: int, m: int) -> int:
@@ -128,6 +168,8 @@ def _ceil_to(n: int, m: int) -> int:
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     """Tile origins along one axis: stride tile - overlap, the last tile flush with the end."""
+    check_positive_int(tile, "tile")
+    check_int(overlap, "overlap", minimum=0, maximum=tile - 1)
     if length <= tile:
         return [0]
     stride = tile - overlap
@@ -154,10 +196,6 @@ def _tile_weights(size: int, start: int, length: int, overlap: int) -> np.ndarra
 
 def _restore_tiled(restorer: Restorer, x: np.ndarray, tile: int, overlap: int, batch_size: int) -> np.ndarray:
     mh, mw = restorer.size_multiple
-    if tile % mh or tile % mw:
-        raise ValueError(f"tile={tile} must be a multiple of the model's size multiple {(mh, mw)}.")
-    if not 0 <= overlap < tile // 2 + 1:
-        raise ValueError(f"overlap={overlap} must be in [0, tile/2].")
     h, w = x.shape[:2]
     # A side shorter than the tile is padded (official scheme) and covered by one shorter tile.
     th, tw = min(tile, _ceil_to(h, mh)), min(tile, _ceil_to(w, mw))
@@ -189,8 +227,12 @@ def restore_image(model_or_restorer: nnx.Module | Restorer, image: np.ndarray, *
     size multiple, e.g. 256 or 512 for the released models); None runs the whole image at once.
     """
     restorer = model_or_restorer if isinstance(model_or_restorer, Restorer) else Restorer(model_or_restorer)
-    image = np.asarray(image)
+    clip = check_bool(clip, "clip")
+    check_tiling(tile, overlap, batch_size, restorer.size_multiple)
     x, info = to_model_input(image, restorer.in_channels)
-    info["shape"] = image.shape
+    info["shape"] = np.shape(image)
     y = restore_array(restorer, x, tile=tile, overlap=overlap, batch_size=batch_size)
+    if not np.isfinite(y).all():  # never save a NaN image as silent black
+        raise FloatingPointError("The model produced NaN or infinite values for this image; check the weights "
+                                 "(a wrong or corrupted checkpoint is the usual cause).")
     return from_model_output(y, info, clip=clip)

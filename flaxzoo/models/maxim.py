@@ -24,6 +24,7 @@ from flaxzoo.layers.conv import conv2d
 from flaxzoo.models.maxim_blocks import (BottleneckBlock, CrossGatingBlock, ResizeConv, SupervisedAttention,
                                          UNetDecoderBlock, UNetEncoderBlock)
 from flaxzoo.models.registry import register
+from flaxzoo.validate import check_image_batch
 
 Size2 = tuple[int, int]
 
@@ -234,13 +235,9 @@ class MAXIM(nnx.Module):
         return {"stages": None}  # stage modules live at the reference's top level
 
     def __call__(self, x: jax.Array) -> list[list[jax.Array]]:
+        check_image_batch(x, name="MAXIM input", channels=self.config.in_channels, min_size=self.size_multiple,
+                          multiple=self.size_multiple, size_hint="flaxzoo.eval.restore.restore_image pads any size.")
         n, h, w, c = x.shape
-        mh, mw = self.size_multiple
-        if h % mh or w % mw:
-            raise ValueError(f"MAXIM input {h}x{w} must be a multiple of {mh}x{mw} (set by the block/grid sizes). "
-                             f"Use flaxzoo.eval.restore.restore_image, which reflect-pads any size and crops back.")
-        if c != self.config.in_channels:
-            raise ValueError(f"MAXIM expects {self.config.in_channels} input channels, got {c}.")
         # The reference's pyramid: 'nearest' halving picks pixel 2r+1 (quartering 4r+2), not the top-left one.
         shortcuts = [x] + [jax.image.resize(x, (n, h // 2 ** i, w // 2 ** i, c), method="nearest")
                            for i in range(1, self.config.num_supervision_scales)]

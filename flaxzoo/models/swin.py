@@ -27,6 +27,7 @@ from flaxzoo.layers import (DropPath, LayerNorm, Linear, Mlp, drop_path_rates, g
 from flaxzoo.layers import host_init
 from flaxzoo.layers.window_attention import WindowAttention
 from flaxzoo.models.registry import register
+from flaxzoo.validate import check_image_batch
 
 LN_EPS = 1e-5  # torch's LayerNorm default; flax's 1e-6 breaks parity
 
@@ -50,7 +51,7 @@ class PatchEmbed(nnx.Module):
     """Non-overlapping patch projection (conv with stride = patch) + LayerNorm, NHWC."""
 
     def __init__(self, patch_size: Sequence[int], in_chans: int, embed_dim: int, *, dtype=None, rngs: nnx.Rngs):
-        self.patch_size = tuple(patch_size)
+        self.patch_size, self.in_chans = tuple(patch_size), in_chans
         self.proj = nnx.Conv(in_chans, embed_dim, kernel_size=self.patch_size, strides=self.patch_size,
                              padding="VALID", dtype=dtype,
                              kernel_init=param_init(host_init.lecun_normal(), (None, None, "conv_in", "embed")),
@@ -58,6 +59,8 @@ class PatchEmbed(nnx.Module):
         self.norm = LayerNorm(embed_dim, eps=LN_EPS, dtype=dtype, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        # Every entry point (__call__, features, forward_features) starts here: one input check per call.
+        check_image_batch(x, name="Swin input", channels=self.in_chans)  # any H, W >= 1 works (padded)
         x, _ = pad_to_multiple(x, self.patch_size)  # any image size: pad bottom/right with zeros
         return self.norm(self.proj(x))
 

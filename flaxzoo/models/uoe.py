@@ -21,6 +21,7 @@ from flaxzoo.layers.drop_path import DropPath, drop_path_rates
 from flaxzoo.layers.experts import RoutePlan, UoME
 from flaxzoo.layers.smha import SMHA
 from flaxzoo.models.registry import register
+from flaxzoo.validate import check_image_batch, check_mask, check_token_ids
 
 _CONVERTER = "flaxzoo.models.convert.uoe:convert"
 _EMBED_INIT = host_init.normal(stddev=0.02)
@@ -85,6 +86,7 @@ class UoELM(nnx.Module):
         self.eval()
 
     def __call__(self, ids: jax.Array) -> jax.Array:
+        check_token_ids(ids, name="UoELM token ids", vocab_size=self.embed.num_embeddings)
         x = self.embed(ids) * math.sqrt(self.dim)  # Transformer-XL scales embeddings by sqrt(d)
         if self.dtype is not None:
             x = x.astype(self.dtype)
@@ -143,9 +145,9 @@ class UoEViT(nnx.Module):
         self.eval()
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        b, h, w, _ = x.shape
-        if (h, w) != (self.img_size, self.img_size):
-            raise ValueError(f"UoEViT expects {self.img_size}x{self.img_size} images (learned positions), got {h}x{w}.")
+        check_image_batch(x, name="UoEViT input", channels=self.patch_embed.in_features, size=self.img_size,
+                          size_hint="Its learned positions fix the size (img_size).")
+        b = x.shape[0]
         x = self.patch_embed(x).reshape(b, -1, self.pos_embed.shape[-1]) + self.pos_embed[...]
         for block in self.blocks:
             x = block(x)
@@ -205,9 +207,11 @@ class UoELRAClassifier(nnx.Module):
                  plans: Sequence[tuple[RoutePlan | None, RoutePlan | None]] | None = None,
                  trace: dict | None = None) -> jax.Array:
         """`plans[i] = (smha_plan, uome_plan)` injects routing; `trace` (a dict) receives hidden states."""
+        check_token_ids(ids, name="UoELRAClassifier token ids", length=self.max_seq_len,
+                        vocab_size=self.word_embeddings.num_embeddings)
+        if mask is not None:
+            check_mask(mask, name="UoELRAClassifier mask", like_shape=ids.shape)
         b, length = ids.shape
-        if length != self.max_seq_len:
-            raise ValueError(f"Input length {length} must equal max_seq_len {self.max_seq_len} (as the reference).")
         mask = jnp.ones((b, length), jnp.float32) if mask is None else jnp.asarray(mask, jnp.float32)
         x = self.word_embeddings(ids) + self.position_embeddings(jnp.arange(length))[None]
         for i, block in enumerate(self.blocks):

@@ -15,44 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-StateDict = dict[str, np.ndarray]
-
-_NESTED_KEYS = ("state_dict", "model", "module", "params", "model_state")
-
-
-def read_state_dict(path: str | os.PathLike) -> StateDict:
-    """Load a flat {name: float array} dict from .safetensors, .npz or a torch .pth/.pt/.bin file."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Checkpoint file not found: {path}")
-    lower = path.lower()
-    if lower.endswith(".safetensors"):
-        from safetensors.numpy import load_file
-
-        return dict(load_file(path))
-    if lower.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    if lower.endswith((".pth", ".pt", ".bin", ".ckpt")):
-        return _read_torch(path)
-    raise ValueError(f"Unsupported checkpoint format for {path}: use .safetensors, .npz, or a torch .pth/.pt/.bin "
-                     f"file (read with weights_only=True).")
-
-
-def _read_torch(path: str) -> StateDict:
-    try:
-        import torch
-    except ImportError as e:  # torch is optional: safetensors/npz need nothing extra
-        raise ImportError(f"Reading {path} needs PyTorch (`pip install torch`); or convert it to .safetensors "
-                          f"first and load that.") from e
-    obj = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle arbitrary objects
-    while isinstance(obj, Mapping) and not any(hasattr(v, "shape") for v in obj.values()):
-        inner = next((obj[k] for k in _NESTED_KEYS if k in obj), None)
-        if inner is None:
-            break
-        obj = inner
-    return {k: v.detach().float().numpy() if v.is_floating_point() else v.numpy()
-            for k, v in obj.items() if hasattr(v, "shape")}
+# The file readers live in weights_files.py (one concept a file); re-exported here, where callers look.
+from flaxzoo.models.convert.weights_files import (StateDict, WeightsFileError, read_safetensors_metadata,  # noqa: F401
+                                                  read_state_dict)
 
 
 def path_str(path: Iterable) -> str:

@@ -22,6 +22,8 @@ setup(
         "safetensors>=0.4",
         "numpy>=1.26",
         "pillow>=10",
+        "tensorboardX>=2.6",  # TensorBoard event files; needs protobuf only, not TensorFlow
+        "tqdm>=4.66",  # the training progress bar
     ],
     extras_require={
         "test": [

@@ -7,11 +7,13 @@ Any config field can be overridden with --config.<field>=<value>; a misspelt fie
 error. Re-running with the same workdir resumes from its newest checkpoint. On a multi-host
 cluster (TPU pod, several GPU hosts) add --distributed on every host.
 """
+import sys
+
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from flaxzoo.train.loop import train
+from flaxzoo.train.loop import TrainingDiverged, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/<family>/<task>.py).",
                                           lock_config=True)
@@ -26,7 +28,11 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it renames at INFO
     if _DISTRIBUTED.value:
         jax.distributed.initialize()
-    train(_CONFIG.value, _WORKDIR.value)
+    try:
+        train(_CONFIG.value, _WORKDIR.value)
+    except TrainingDiverged as e:  # one line, no traceback; the workdir keeps its last finite checkpoint
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

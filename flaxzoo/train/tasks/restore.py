@@ -21,18 +21,23 @@ import jax.numpy as jnp
 
 
 def charbonnier(pred, target, eps: float = 1e-3):
-    return jnp.mean(jnp.sqrt((pred - target) ** 2 + eps ** 2))
+    """Per example: mean sqrt((pred - target)^2 + eps^2) over (H, W, C)."""
+    return jnp.mean(jnp.sqrt((pred - target) ** 2 + eps ** 2), axis=(1, 2, 3))
 
 
 def frequency_loss(pred, target):
-    """L1 distance between the 2-D spectra over (H, W), real and imaginary parts."""
+    """Per example: L1 distance between the 2-D spectra over (H, W), real and imaginary parts."""
     diff = jnp.fft.fft2(pred.astype(jnp.float32), axes=(1, 2)) - jnp.fft.fft2(target.astype(jnp.float32), axes=(1, 2))
-    return jnp.mean(jnp.abs(diff.real)) + jnp.mean(jnp.abs(diff.imag))
+    return jnp.mean(jnp.abs(diff.real), axis=(1, 2, 3)) + jnp.mean(jnp.abs(diff.imag), axis=(1, 2, 3))
+
+
+def example_psnr(pred, target):
+    mse = jnp.mean((jnp.clip(pred, 0.0, 1.0) - target) ** 2, axis=(1, 2, 3))
+    return 10.0 * jnp.log10(1.0 / jnp.maximum(mse, 1e-10))
 
 
 def batch_psnr(pred, target):
-    mse = jnp.mean((jnp.clip(pred, 0.0, 1.0) - target) ** 2, axis=(1, 2, 3))
-    return jnp.mean(10.0 * jnp.log10(1.0 / jnp.maximum(mse, 1e-10)))
+    return jnp.mean(example_psnr(pred, target))
 
 
 def resize_target(target, shape, method: str):
@@ -41,8 +46,14 @@ def resize_target(target, shape, method: str):
     return jax.image.resize(target, (target.shape[0], *shape, target.shape[-1]), method=method)
 
 
-def make_loss_fn(*, freq_weight: float = 0.1, charbonnier_eps: float = 1e-3, target_resize: str = "nearest",
-                 **_unused):
+def final_output(outputs):
+    """The last stage's full-scale output, whatever nesting the model returns."""
+    while isinstance(outputs, (list, tuple)):
+        outputs = outputs[-1]
+    return outputs
+
+
+def make_loss_fn(*, freq_weight: float = 0.1, charbonnier_eps: float = 1e-3, target_resize: str = "nearest"):
     if target_resize not in ("nearest", "bilinear"):
         raise ValueError(f"target_resize must be 'nearest' or 'bilinear', got {target_resize!r}.")
 
@@ -52,16 +63,28 @@ def make_loss_fn(*, freq_weight: float = 0.1, charbonnier_eps: float = 1e-3, tar
             outputs = [[outputs]]
         outputs = [o if isinstance(o, (list, tuple)) else [o] for o in outputs]
         target = batch["target"].astype(jnp.float32)
+        # Per-example terms, averaged with the batch's `mask` (1 = a real example, 0 = eval padding).
+        weights = batch.get("mask")
+        weights = jnp.ones(target.shape[0], jnp.float32) if weights is None else weights.astype(jnp.float32)
+        mean = lambda per_example: (per_example * weights).sum() / jnp.maximum(weights.sum(), 1.0)  # noqa: E731
         char_total = jnp.zeros((), jnp.float32)
         freq_total = jnp.zeros((), jnp.float32)
         for stage in outputs:
             for pred in stage:
                 t = resize_target(target, pred.shape[1:3], target_resize)
                 pred = pred.astype(jnp.float32)
-                char_total += charbonnier(pred, t, charbonnier_eps)
-                freq_total += frequency_loss(pred, t)
+                char_total += mean(charbonnier(pred, t, charbonnier_eps))
+                freq_total += mean(frequency_loss(pred, t))
         loss = char_total + freq_weight * freq_total
         final = outputs[-1][-1].astype(jnp.float32)
-        return loss, {"charbonnier": char_total, "frequency": freq_total, "psnr": batch_psnr(final, target)}
+        return loss, {"charbonnier": char_total, "frequency": freq_total, "psnr": mean(example_psnr(final, target))}
 
     return loss_fn
+
+
+def preview(model, batch, max_images: int = 4):
+    """Input | output | target side by side for the first examples (the eval image grid in TensorBoard)."""
+    x = batch["input"][:max_images]
+    out = jnp.clip(final_output(model(x)).astype(jnp.float32), 0.0, 1.0)
+    return jnp.concatenate([jnp.clip(x.astype(jnp.float32), 0, 1), out, batch["target"][:max_images]
+                            .astype(jnp.float32)], axis=2)

@@ -1,0 +1,31 @@
+"""A seconds-long MAXIM denoising run on CPU (2 stages, 8 features, 16x16 crops): the tests' config.
+
+    python scripts/train.py --config configs/maxim/smoke.py --workdir runs/maxim_smoke
+
+Not a recipe: it only shows the loop works; see configs/maxim/denoise.py.
+"""
+
+from flaxzoo.train.defaults import base_config
+
+
+def get_config(arg=None):
+    c = base_config()
+    c.model.name = "maxim_tiny"
+    c.model.kwargs.features = 8
+    c.model.kwargs.conv_init_scale = 0.5
+    c.task.name = "restore"
+    c.data.train = c.data.eval = "offline:denoise"
+    c.data.preprocess = "denoise"
+    c.data.pp.sigma = 25.0
+    c.data.source_kwargs.patch = 16
+    c.data.source_kwargs.num = 64
+    c.batch_size = 8
+    c.total_steps = 20
+    c.optim.lr = 2e-4
+    c.optim.weight_decay = 0.0
+    c.optim.warmup_steps = 2
+    c.optim.clip_norm = 1.0
+    c.log_every = 5
+    c.eval_every = 0
+    c.checkpoint_every = 10
+    return c

@@ -1,0 +1,53 @@
+"""Sharding changes nothing but speed: each family's smoke config trains 3 steps on 8 CPU devices with
+meshes (data, fsdp, model) = (8,1,1), (2,2,2), (1,1,8) and gives the losses of a 1-device run."""
+import functools
+import importlib.util
+import json
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+CONFIGS = pathlib.Path(__file__).parents[1] / "configs"
+MESHES = [(8, 1, 1), (2, 2, 2), (1, 1, 8)]
+
+
+def smoke_config(family: str, mesh=(1, 1, 1)):
+    spec = importlib.util.spec_from_file_location(f"{family}_smoke", CONFIGS / family / "smoke.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    c = module.get_config()
+    c.total_steps = 3
+    c.log_every = 1
+    c.checkpoint_every = 3
+    c.mesh.data, c.mesh.fsdp, c.mesh.model = mesh
+    return c
+
+
+def losses(workdir):
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return [r["train/loss"] for r in rows if "train/loss" in r]
+
+
+@functools.cache
+def one_device_losses(family: str, tmp: str):
+    from flaxzoo.train.loop import train
+
+    workdir = pathlib.Path(tmp) / f"{family}_1"
+    train(smoke_config(family), str(workdir), devices=jax.devices()[:1])
+    return tuple(losses(workdir))
+
+
+@pytest.mark.parametrize("mesh", MESHES, ids=lambda m: "x".join(map(str, m)))
+@pytest.mark.parametrize("family", ["swin", "maxim", "uoe"])
+def test_mesh_gives_one_device_losses(family, mesh, tmp_path_factory):
+    from flaxzoo.train.loop import train
+
+    reference = one_device_losses(family, str(tmp_path_factory.getbasetemp()))
+    workdir = tmp_path_factory.mktemp(f"{family}_{'x'.join(map(str, mesh))}")
+    train(smoke_config(family, mesh), str(workdir))
+    got = losses(workdir)
+    assert len(got) == len(reference) == 3
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, reference, rtol=2e-5, atol=2e-6)

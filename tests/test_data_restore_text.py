@@ -32,6 +32,7 @@ def test_paired_crops_and_rotations_are_the_same_for_input_and_target():
         out = fn({"input": target * 0.5, "target": target}, np.random.default_rng(i))
         assert out["input"].shape == out["target"].shape == (16, 16, 3)
         np.testing.assert_allclose(out["input"], out["target"] * 0.5)  # the same window, flip and rotation
+        assert out["target"].dtype == np.float32 and 0 <= out["target"].min() and out["target"].max() <= 1
         seen.add(out["target"].tobytes())
     assert len(seen) == 12
     with pytest.raises(ValueError, match="smaller than the training patch"):

@@ -32,6 +32,7 @@ def test_paired_crops_and_rotations_are_the_same_for_input_and_target():
         out = fn({"input": target * 0.5, "target": target}, np.random.default_rng(i))
         assert out["input"].shape == out["target"].shape == (16, 16, 3)
         np.testing.assert_allclose(out["input"], out["target"] * 0.5)  # the same window, flip and rotation
+        assert out["target"].dtype == np.float32 and 0 <= out["target"].min() and out["target"].max() <= 1
         seen.add(out["target"].tobytes())
     assert len(seen) == 12
     with pytest.raises(ValueError, match="smaller than the training patch"):
@@ -140,3 +141,26 @@ def test_unknown_pp_keys_are_errors():
     with pytest.raises(ValueError, match="num_classes"):
         make_dataset(ListSource([]), preprocess="image_classification", global_batch=2, seed=0, train=True,
                      mixup_alpha=0.8)
+
+
+def test_paired_folders(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for d in ("input", "target"):
+        (tmp_path / "train" / d).mkdir(parents=True)
+    for name, h in (("a.png", 20), ("b.png", 24)):
+        clean = rng.integers(0, 256, (h, 30, 3), dtype=np.uint8)
+        Image.fromarray(clean).save(tmp_path / "train" / "target" / name)
+        Image.fromarray(255 - clean).save(tmp_path / "train" / "input" / name)
+    src = make_source("folder:pairs", "train", data_dir=str(tmp_path))
+    ex = src[1]
+    assert len(src) == 2 and ex["target"].shape == (24, 30, 3)
+    np.testing.assert_array_equal(ex["input"], 255 - ex["target"])
+    b = make_dataset(src, preprocess="paired", global_batch=2, seed=0, train=True, patch=16)[0]
+    assert b["input"].shape == (2, 16, 16, 3)
+    (tmp_path / "train" / "input" / "b.png").rename(tmp_path / "train" / "input" / "c.png")
+    with pytest.raises(ValueError, match="same file names"):
+        make_source("folder:pairs", "train", data_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="data.data_dir"):
+        make_source("folder:pairs", "val", data_dir=str(tmp_path))

@@ -54,6 +54,9 @@ def test_train_transform_is_deterministic_in_the_generator_and_varies_with_it():
     c = t(img, np.random.default_rng([0, 6]))
     np.testing.assert_array_equal(a, b)
     assert a.shape == (64, 64, 3) and a.dtype == np.float32 and not np.array_equal(a, c)
+    t.re_prob = 0.0  # without the N(0, 1) erasing fill, values stay within the normalised [0, 1] range
+    d = t(img, np.random.default_rng(7))
+    assert np.all(d >= (0 - t.mean) / t.std - 1e-6) and np.all(d <= (1 - t.mean) / t.std + 1e-6)
 
 
 def test_random_resized_crop_box_respects_scale_and_ratio():

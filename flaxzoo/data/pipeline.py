@@ -95,7 +95,8 @@ def make_dataset(source, *, preprocess: str, global_batch: int, seed: int, train
         ds = grain.MapDataset.range(len(full) // jax.process_count()).map(
             lambda i: full[(i // local_batch) * global_batch + rank * local_batch + i % local_batch])
     ds = ds.batch(local_batch, drop_remainder=train, batch_fn=stack)
-    if mixing:  # one lambda per batch, from (seed, batch index): the same after a resume
+    if mixing:  # one lambda per batch, from (seed, batch index): the same after a resume. With several
+        # processes each mixes within its own share of the batch (same lambda, partners from its share).
         settings = dict(num_classes=int(mix["num_classes"]), mixup_alpha=float(mix.get("mixup_alpha", 0.0)),
                         cutmix_alpha=float(mix.get("cutmix_alpha", 0.0)), prob=float(mix.get("mix_prob", 1.0)),
                         switch_prob=float(mix.get("switch_prob", 0.5)))

@@ -297,7 +297,7 @@ def test_restore_rejects_a_non_model_and_integer_batches(identity):
 @pytest.mark.parametrize("kwargs", [{}, {"tile": 16, "overlap": 4, "batch_size": 3}, {"tile": 32, "overlap": 0}],
                          ids=["whole", "tiled-batch3", "tiled-no-overlap"])
 def test_restore_good_arguments_are_exact(identity, kwargs):
-    for img in (IMG, IMG[:5, :7, 0], FIMG.astype(np.float32)):
+    for img in (IMG, IMG[:5, :7, 0], IMG[:1, :1], FIMG.astype(np.float32)):  # any size >= 1x1
         out = restore_image(identity, img, **kwargs)
         assert out.dtype == img.dtype and out.shape == img.shape
         np.testing.assert_allclose(out, img, atol=1e-6)
@@ -470,3 +470,24 @@ def test_helpers_accept_good_values():
     check_finite(np.ones(3), "x")
     with pytest.raises(InputError, match="x contains 1 NaN"):
         check_finite(np.array([1.0, np.nan]), "x")
+
+
+@pytest.mark.parametrize("name,kwargs,match", [
+    pytest.param("swin_test_tiny", {"num_classes": -1}, r"SwinTransformer: num_classes must be an integer >= 0; got -1",
+                 id="swin-negative-classes"),
+    pytest.param("swin_test_tiny", {"num_classes": 2.5}, r"num_classes must be an integer", id="swin-float-classes"),
+    pytest.param("swin_test_tiny", {"num_classes": "10"}, r"num_classes must be an integer", id="swin-str-classes"),
+    pytest.param("swin_test_tiny", {"in_chans": 0}, r"in_chans must be an integer >= 1", id="swin-zero-channels"),
+    pytest.param("swin_test_tiny", {"window_size": 0}, r"window_size", id="swin-zero-window"),
+    pytest.param("swin_test_tiny", {"img_size": (64, 0)}, r"every entry of img_size", id="swin-zero-img-size"),
+    pytest.param("swin_test_tiny", {"drop_path_rate": 1.5}, r"drop_path_rate must be a probability", id="swin-rate"),
+    pytest.param("maxim_tiny", {"features": 0}, r"MAXIM: features", id="maxim-zero-features"),
+    pytest.param("maxim_tiny", {"in_channels": -3}, r"MAXIM: in_channels", id="maxim-negative-channels"),
+    pytest.param("uoe_vit_test_tiny", {"num_classes": -3}, r"UoEViT: num_classes", id="vit-negative-classes"),
+    pytest.param("uoe_lm_tiny", {"vocab_size": 0}, r"UoELM: vocab_size", id="lm-zero-vocab"),
+    pytest.param("uoe_lra_listops", {"num_classes": 0}, r"UoELRAClassifier: num_classes must be an integer >= 1",
+                 id="lra-zero-classes"),
+])
+def test_model_constructor_arguments(name, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        flaxzoo.create_model(name, **kwargs)  # checked before any parameter is built

@@ -159,7 +159,8 @@ def check_tiling(tile, overlap, batch_size, size_multiple: tuple[int, int]) -> N
         raise InputError(f"tile={tile} must be a multiple of the model's size multiple {(mh, mw)}, e.g. {lower} "
                          f"or {lower + m}.")
     if overlap > tile // 2:
-        raise InputError(f"overlap={overlap} must be at most half the tile (tile={tile}: at most {tile // 2}).")
+        raise InputError(f"overlap={overlap} must be at most half the tile (tile={tile}: at most {tile // 2}); "
+                         f"pass a smaller overlap= or a bigger tile=.")
 
 
 def _ceil_to(n: int, m: int) -> int:
@@ -225,6 +226,10 @@ def restore_image(model_or_restorer: nnx.Module | Restorer, image: np.ndarray, *
 
     tile: restore in overlapping tile x tile pieces when the image is larger (a multiple of the model's
     size multiple, e.g. 256 or 512 for the released models); None runs the whole image at once.
+    overlap: pixels shared by neighbouring tiles, 0 .. tile // 2. batch_size: tiles per model call (>= 1).
+    clip: clip float results to [0, 1] (integer results always are).
+    Raises InputError (a ValueError) naming the bad argument, and FloatingPointError rather than return an
+    image made from NaN model outputs.
     """
     restorer = model_or_restorer if isinstance(model_or_restorer, Restorer) else Restorer(model_or_restorer)
     clip = check_bool(clip, "clip")

@@ -165,8 +165,8 @@ METRIC_CASES = [
     ("float-0-255-as-unit", "psnr", IMG.astype(np.float32), NOISY.astype(np.float32), {},
      r"outside its range \[0, 1\].*0-255.*data_range=255"),
     ("float-negative", "ssim", FIMG - 2.0, FNOISY, {}, r"outside its range"),
-    ("nan-pred", "psnr", FIMG, _nan(FNOISY), {}, r"pred contains NaN"),
-    ("inf-target", "ssim", np.where(FIMG > 0.5, np.inf, FIMG), FNOISY, {}, r"target contains NaN or infinite"),
+    ("nan-pred", "psnr", FIMG, _nan(FNOISY), {}, r"pred contains 1 NaN or infinite value"),
+    ("inf-target", "ssim", np.where(FIMG > 0.5, np.inf, FIMG), FNOISY, {}, r"target contains \d+ NaN or infinite"),
     ("uint16-above-range", "psnr", IMG.astype(np.uint16) * 64, NOISY.astype(np.uint16), {"data_range": 4095},
      r"outside its range \[0, 4095\]"),
     ("y-channel-rgba", "psnr", np.dstack([IMG, IMG[..., :1]]), np.dstack([NOISY, NOISY[..., :1]]),
@@ -303,6 +303,19 @@ def test_restore_good_arguments_are_exact(identity, kwargs):
         np.testing.assert_allclose(out, img, atol=1e-6)
 
 
+class _Classifier(nnx.Module):
+    def __init__(self):
+        self.w = nnx.Param(jnp.ones((3, 10)))
+
+    def __call__(self, x):
+        return x.mean((1, 2)) @ self.w[...]
+
+
+def test_restore_refuses_a_classifier():
+    with pytest.raises(InputError, match=r"\(1, 24, 20, 3\) to \(1, 10\).*restoration model"):
+        restore_image(_Classifier(), IMG)
+
+
 def test_restore_refuses_to_write_a_nan_result():
     with pytest.raises(FloatingPointError, match="NaN.*weights"):
         restore_image(Restorer(_Restoration(np.nan)), IMG)  # not a silently black image
@@ -319,6 +332,15 @@ def _safetensors_bytes(tmp_path) -> bytes:
 def _npz_bytes(tmp_path, **arrays) -> bytes:
     np.savez(tmp_path / "tmp.npz", **(arrays or {"w": np.ones(3)}))
     return (tmp_path / "tmp.npz").read_bytes()
+
+
+def _zip_bytes(tmp_path, members: dict) -> bytes:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "tmp.zip", "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return (tmp_path / "tmp.zip").read_bytes()
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
@@ -344,6 +366,9 @@ FILE_CASES = [
     ("npz-is-npy", "w.npz", lambda t: (np.save(t / "a.npy", np.ones(3)), (t / "a.npy").read_bytes())[1],
      r"single .npy array"),
     ("npz-is-safetensors", "w.npz", lambda t: _safetensors_bytes(t), r"safetensors file: rename it to .safetensors"),
+    ("npz-is-torch-zip", "w.npz", lambda t: _zip_bytes(t, {"archive/data.pkl": b"\x80\x02}q\x00.", "archive/version": b"3"}),
+     r"torch checkpoint.*rename it to .pth"),
+    ("npz-zip-of-pngs", "w.npz", lambda t: _zip_bytes(t, {"a.png": PNG}), r"member 'a.png' is not a numpy array"),
     ("torch-empty", "w.pth", b"", r"empty"),
     ("torch-png", "w.pth", PNG, r"not a torch checkpoint.*PNG"),
     ("torch-random", "w.bin", RANDOM, r"not a torch checkpoint"),
@@ -373,6 +398,8 @@ def test_weight_file_paths(tmp_path):
         read_state_dict(tmp_path / "run")
     with pytest.raises(WeightsFileError, match="string or os.PathLike"):
         read_state_dict(None)
+    with pytest.raises(FileNotFoundError, match="~ is not expanded"):
+        read_state_dict("~/surely-missing-flaxzoo-weights.npz")
     # the good files still load, metadata included
     np.testing.assert_array_equal(read_state_dict(tmp_path / "run" / "model.safetensors")["w"], np.ones((3, 4)))
     assert read_safetensors_metadata(tmp_path / "good.safetensors") == {"format": "x"}

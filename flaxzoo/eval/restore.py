@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from flaxzoo.validate import (InputError, check_bool, check_image_batch, check_int, check_non_negative_int,
-                              check_positive_int)
+from flaxzoo.validate import (InputError, check_bool, check_finite, check_image_batch, check_int,
+                              check_non_negative_int, check_positive_int)
 
 
 class Restorer:
@@ -43,7 +43,11 @@ class Restorer:
         # Checked before the float32 cast, which would silently turn uint8 0-255 into out-of-range floats.
         check_image_batch(x if hasattr(x, "dtype") else np.asarray(x), name="Restorer input",
                           channels=self.in_channels)
-        return np.asarray(_apply_final(self._graphdef, self._state, jnp.asarray(x, jnp.float32)))
+        y = _apply_final(self._graphdef, self._state, jnp.asarray(x, jnp.float32))
+        if y.ndim != 4 or y.shape[:3] != tuple(x.shape[:3]):
+            raise InputError(f"The model maps images {tuple(x.shape)} to {tuple(y.shape)}, not to images of the same "
+                             f"size: restore_image needs a restoration model (e.g. MAXIM), not a classifier.")
+        return np.asarray(y)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -77,8 +81,7 @@ def to_model_input(image: np.ndarray, channels: int = 3) -> tuple[np.ndarray, di
         x = image.astype(np.float32) / 65535.0
     elif np.issubdtype(image.dtype, np.floating):
         x = image.astype(np.float32)
-        if not np.isfinite(x).all():
-            raise InputError("The image contains NaN or infinite values; fix or drop that image.")
+        check_finite(x, "The image")
         if x.max(initial=0.0) > 1.5 or x.min(initial=0.0) < -0.5:
             raise InputError(f"Float images must be in [0, 1] (got values in [{x.min():.3g}, {x.max():.3g}]); "
                              f"divide 8-bit data by 255 or pass it as uint8.")

@@ -63,7 +63,8 @@ def _check_path(path) -> str:
         raise WeightsFileError(f"A weights path must be a string or os.PathLike; got {type(path).__name__}.")
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise WeightsFileNotFoundError(f"Checkpoint file not found: {path}")
+        hint = " (a leading ~ is not expanded here: use os.path.expanduser)" if path.startswith("~") else ""
+        raise WeightsFileNotFoundError(f"Checkpoint file not found: {path}{hint}")
     if os.path.isdir(path):
         inside = sorted(n for n in os.listdir(path) if n.lower().endswith(SAFETENSORS_EXT + NPZ_EXT + TORCH_EXT))
         found = f" It holds: {', '.join(inside[:5])}." if inside else " It holds no .safetensors/.npz/.pth files."
@@ -77,8 +78,11 @@ def _check_not_empty(path: str) -> None:
 
 
 def _head(path: str, n: int = 64) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(n)
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError as e:  # permissions, a FIFO, a dead network mount
+        raise WeightsFileError(f"{path} cannot be read ({e.strerror or e}).") from None
 
 
 def describe_bytes(head: bytes) -> str | None:
@@ -195,6 +199,11 @@ def _read_npz(path: str) -> StateDict:
                                                f"loaded (they can run code). Re-save it with numeric arrays only "
                                                f"(np.savez(path, **arrays)) or as safetensors.") from None
                     raise
+                if not isinstance(arr, np.ndarray):  # a zip member that is not .npy: not an npz at all
+                    torch_zip = any(n.endswith("data.pkl") for n in f.zip.namelist())
+                    what = "a torch checkpoint (zip with data.pkl): rename it to .pth" if torch_zip else \
+                        f"a zip archive whose member {key!r} is not a numpy array"
+                    raise WeightsFileError(f"{path} is not an .npz of arrays: it is {what}.")
                 if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
                     raise WeightsFileError(f"{path}: array {key!r} has dtype {arr.dtype}, not numbers; a weights "
                                            f"file holds numeric arrays only.")

@@ -19,7 +19,8 @@ from flax import nnx
 import flaxzoo
 from flaxzoo.eval import image_metrics
 from flaxzoo.eval.restore import Restorer, restore_image, tile_starts
-from flaxzoo.models.convert.common import WeightsFileError, read_safetensors_metadata, read_state_dict
+from flaxzoo.models.convert.common import (WeightsFileError, check_weights_file, read_safetensors_metadata,
+                                          read_state_dict)
 from flaxzoo.validate import InputError, check_finite, check_positive_int
 
 F32, U8 = jnp.float32, jnp.uint8
@@ -387,6 +388,9 @@ def test_weight_file_problems_are_named(tmp_path, name, contents, match):
     msg = str(err.value)
     assert str(path) in msg  # names the file
     assert "weights_only=False" not in msg and "allow_pickle=True" not in msg
+    if not any(w in msg for w in ("pickled object", "not numbers", "no arrays")):
+        with pytest.raises(WeightsFileError, match=match):  # found without reading any array
+            check_weights_file(path)
 
 
 def test_weight_file_paths(tmp_path):
@@ -405,6 +409,7 @@ def test_weight_file_paths(tmp_path):
     assert read_safetensors_metadata(tmp_path / "good.safetensors") == {"format": "x"}
     (tmp_path / "ok.npz").write_bytes(_npz_bytes(tmp_path))
     assert list(read_state_dict(tmp_path / "ok.npz")) == ["w"]
+    assert check_weights_file(tmp_path / "ok.npz") == str(tmp_path / "ok.npz")
 
 
 def test_load_pretrained_names_a_bad_file(tmp_path):

@@ -64,6 +64,24 @@ def check_bool(value, name: str) -> bool:
     return bool(value)
 
 
+def check_sizes(owner: str, minimum: int, **values) -> None:
+    """Constructor sizes: each value an integer (or a sequence of integers, e.g. img_size=(224, 192))
+    >= minimum. `owner` names the model in the message."""
+    for name, value in values.items():
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+                what = "every entry of " if items is value else ""
+                raise InputError(f"{owner}: {what}{name} must be an integer >= {minimum}; got {value!r}.")
+
+
+def check_rates(owner: str, **values) -> None:
+    """Dropout / drop-path probabilities in [0, 1)."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+            raise InputError(f"{owner}: {name} must be a probability in [0, 1); got {value!r}.")
+
+
 def check_image_batch(x, *, name: str, channels: int | None = None, min_size: int | Sequence[int] | None = None,
                       multiple: int | Sequence[int] | None = None, size: int | Sequence[int] | None = None,
                       size_hint: str = "") -> None:

@@ -19,7 +19,8 @@ from flax import nnx
 import flaxzoo
 from flaxzoo.eval import image_metrics
 from flaxzoo.eval.restore import Restorer, restore_image, tile_starts
-from flaxzoo.models.convert.common import WeightsFileError, read_safetensors_metadata, read_state_dict
+from flaxzoo.models.convert.common import (WeightsFileError, check_weights_file, read_safetensors_metadata,
+                                          read_state_dict)
 from flaxzoo.validate import InputError, check_finite, check_positive_int
 
 F32, U8 = jnp.float32, jnp.uint8
@@ -165,8 +166,8 @@ METRIC_CASES = [
     ("float-0-255-as-unit", "psnr", IMG.astype(np.float32), NOISY.astype(np.float32), {},
      r"outside its range \[0, 1\].*0-255.*data_range=255"),
     ("float-negative", "ssim", FIMG - 2.0, FNOISY, {}, r"outside its range"),
-    ("nan-pred", "psnr", FIMG, _nan(FNOISY), {}, r"pred contains NaN"),
-    ("inf-target", "ssim", np.where(FIMG > 0.5, np.inf, FIMG), FNOISY, {}, r"target contains NaN or infinite"),
+    ("nan-pred", "psnr", FIMG, _nan(FNOISY), {}, r"pred contains 1 NaN or infinite value"),
+    ("inf-target", "ssim", np.where(FIMG > 0.5, np.inf, FIMG), FNOISY, {}, r"target contains \d+ NaN or infinite"),
     ("uint16-above-range", "psnr", IMG.astype(np.uint16) * 64, NOISY.astype(np.uint16), {"data_range": 4095},
      r"outside its range \[0, 4095\]"),
     ("y-channel-rgba", "psnr", np.dstack([IMG, IMG[..., :1]]), np.dstack([NOISY, NOISY[..., :1]]),
@@ -297,10 +298,23 @@ def test_restore_rejects_a_non_model_and_integer_batches(identity):
 @pytest.mark.parametrize("kwargs", [{}, {"tile": 16, "overlap": 4, "batch_size": 3}, {"tile": 32, "overlap": 0}],
                          ids=["whole", "tiled-batch3", "tiled-no-overlap"])
 def test_restore_good_arguments_are_exact(identity, kwargs):
-    for img in (IMG, IMG[:5, :7, 0], FIMG.astype(np.float32)):
+    for img in (IMG, IMG[:5, :7, 0], IMG[:1, :1], FIMG.astype(np.float32)):  # any size >= 1x1
         out = restore_image(identity, img, **kwargs)
         assert out.dtype == img.dtype and out.shape == img.shape
         np.testing.assert_allclose(out, img, atol=1e-6)
+
+
+class _Classifier(nnx.Module):
+    def __init__(self):
+        self.w = nnx.Param(jnp.ones((3, 10)))
+
+    def __call__(self, x):
+        return x.mean((1, 2)) @ self.w[...]
+
+
+def test_restore_refuses_a_classifier():
+    with pytest.raises(InputError, match=r"\(1, 24, 20, 3\) to \(1, 10\).*restoration model"):
+        restore_image(_Classifier(), IMG)
 
 
 def test_restore_refuses_to_write_a_nan_result():
@@ -319,6 +333,15 @@ def _safetensors_bytes(tmp_path) -> bytes:
 def _npz_bytes(tmp_path, **arrays) -> bytes:
     np.savez(tmp_path / "tmp.npz", **(arrays or {"w": np.ones(3)}))
     return (tmp_path / "tmp.npz").read_bytes()
+
+
+def _zip_bytes(tmp_path, members: dict) -> bytes:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "tmp.zip", "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return (tmp_path / "tmp.zip").read_bytes()
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
@@ -344,6 +367,9 @@ FILE_CASES = [
     ("npz-is-npy", "w.npz", lambda t: (np.save(t / "a.npy", np.ones(3)), (t / "a.npy").read_bytes())[1],
      r"single .npy array"),
     ("npz-is-safetensors", "w.npz", lambda t: _safetensors_bytes(t), r"safetensors file: rename it to .safetensors"),
+    ("npz-is-torch-zip", "w.npz", lambda t: _zip_bytes(t, {"archive/data.pkl": b"\x80\x02}q\x00.", "archive/version": b"3"}),
+     r"torch checkpoint.*rename it to .pth"),
+    ("npz-zip-of-pngs", "w.npz", lambda t: _zip_bytes(t, {"a.png": PNG}), r"member 'a.png' is not a numpy array"),
     ("torch-empty", "w.pth", b"", r"empty"),
     ("torch-png", "w.pth", PNG, r"not a torch checkpoint.*PNG"),
     ("torch-random", "w.bin", RANDOM, r"not a torch checkpoint"),
@@ -362,6 +388,9 @@ def test_weight_file_problems_are_named(tmp_path, name, contents, match):
     msg = str(err.value)
     assert str(path) in msg  # names the file
     assert "weights_only=False" not in msg and "allow_pickle=True" not in msg
+    if not any(w in msg for w in ("pickled object", "not numbers", "no arrays")):
+        with pytest.raises(WeightsFileError, match=match):  # found without reading any array
+            check_weights_file(path)
 
 
 def test_weight_file_paths(tmp_path):
@@ -373,11 +402,14 @@ def test_weight_file_paths(tmp_path):
         read_state_dict(tmp_path / "run")
     with pytest.raises(WeightsFileError, match="string or os.PathLike"):
         read_state_dict(None)
+    with pytest.raises(FileNotFoundError, match="~ is not expanded"):
+        read_state_dict("~/surely-missing-flaxzoo-weights.npz")
     # the good files still load, metadata included
     np.testing.assert_array_equal(read_state_dict(tmp_path / "run" / "model.safetensors")["w"], np.ones((3, 4)))
     assert read_safetensors_metadata(tmp_path / "good.safetensors") == {"format": "x"}
     (tmp_path / "ok.npz").write_bytes(_npz_bytes(tmp_path))
     assert list(read_state_dict(tmp_path / "ok.npz")) == ["w"]
+    assert check_weights_file(tmp_path / "ok.npz") == str(tmp_path / "ok.npz")
 
 
 def test_load_pretrained_names_a_bad_file(tmp_path):
@@ -470,3 +502,24 @@ def test_helpers_accept_good_values():
     check_finite(np.ones(3), "x")
     with pytest.raises(InputError, match="x contains 1 NaN"):
         check_finite(np.array([1.0, np.nan]), "x")
+
+
+@pytest.mark.parametrize("name,kwargs,match", [
+    pytest.param("swin_test_tiny", {"num_classes": -1}, r"SwinTransformer: num_classes must be an integer >= 0; got -1",
+                 id="swin-negative-classes"),
+    pytest.param("swin_test_tiny", {"num_classes": 2.5}, r"num_classes must be an integer", id="swin-float-classes"),
+    pytest.param("swin_test_tiny", {"num_classes": "10"}, r"num_classes must be an integer", id="swin-str-classes"),
+    pytest.param("swin_test_tiny", {"in_chans": 0}, r"in_chans must be an integer >= 1", id="swin-zero-channels"),
+    pytest.param("swin_test_tiny", {"window_size": 0}, r"window_size", id="swin-zero-window"),
+    pytest.param("swin_test_tiny", {"img_size": (64, 0)}, r"every entry of img_size", id="swin-zero-img-size"),
+    pytest.param("swin_test_tiny", {"drop_path_rate": 1.5}, r"drop_path_rate must be a probability", id="swin-rate"),
+    pytest.param("maxim_tiny", {"features": 0}, r"MAXIM: features", id="maxim-zero-features"),
+    pytest.param("maxim_tiny", {"in_channels": -3}, r"MAXIM: in_channels", id="maxim-negative-channels"),
+    pytest.param("uoe_vit_test_tiny", {"num_classes": -3}, r"UoEViT: num_classes", id="vit-negative-classes"),
+    pytest.param("uoe_lm_tiny", {"vocab_size": 0}, r"UoELM: vocab_size", id="lm-zero-vocab"),
+    pytest.param("uoe_lra_listops", {"num_classes": 0}, r"UoELRAClassifier: num_classes must be an integer >= 1",
+                 id="lra-zero-classes"),
+])
+def test_model_constructor_arguments(name, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        flaxzoo.create_model(name, **kwargs)  # checked before any parameter is built

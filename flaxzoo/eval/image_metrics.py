@@ -28,7 +28,7 @@ import numbers
 
 import numpy as np
 
-from flaxzoo.validate import InputError, check_bool, check_non_negative_int
+from flaxzoo.validate import InputError, check_bool, check_finite, check_non_negative_int
 
 SSIM_WINDOW = 11
 _DTYPE_RANGES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -69,8 +69,7 @@ def _to_255(img, name: str, data_range: float | None) -> np.ndarray:
         scale = data_range or 1.0
     else:
         raise InputError(f"{name} has unsupported dtype {dtype}: use uint8, uint16 or float images.")
-    if img.size and np.issubdtype(dtype, np.floating) and not np.isfinite(img).all():
-        raise InputError(f"{name} contains NaN or infinite values; a PSNR/SSIM of it would be meaningless.")
+    check_finite(img, name)
     if img.size:
         lo, hi = float(img.min()), float(img.max())
         slack = _FLOAT_SLACK * scale if np.issubdtype(dtype, np.floating) else 0.0

@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from flaxzoo.validate import (InputError, check_bool, check_image_batch, check_int, check_non_negative_int,
-                              check_positive_int)
+from flaxzoo.validate import (InputError, check_bool, check_finite, check_image_batch, check_int,
+                              check_non_negative_int, check_positive_int)
 
 
 class Restorer:
@@ -43,7 +43,11 @@ class Restorer:
         # Checked before the float32 cast, which would silently turn uint8 0-255 into out-of-range floats.
         check_image_batch(x if hasattr(x, "dtype") else np.asarray(x), name="Restorer input",
                           channels=self.in_channels)
-        return np.asarray(_apply_final(self._graphdef, self._state, jnp.asarray(x, jnp.float32)))
+        y = _apply_final(self._graphdef, self._state, jnp.asarray(x, jnp.float32))
+        if y.ndim != 4 or y.shape[:3] != tuple(x.shape[:3]):
+            raise InputError(f"The model maps images {tuple(x.shape)} to {tuple(y.shape)}, not to images of the same "
+                             f"size: restore_image needs a restoration model (e.g. MAXIM), not a classifier.")
+        return np.asarray(y)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -77,8 +81,7 @@ def to_model_input(image: np.ndarray, channels: int = 3) -> tuple[np.ndarray, di
         x = image.astype(np.float32) / 65535.0
     elif np.issubdtype(image.dtype, np.floating):
         x = image.astype(np.float32)
-        if not np.isfinite(x).all():
-            raise InputError("The image contains NaN or infinite values; fix or drop that image.")
+        check_finite(x, "The image")
         if x.max(initial=0.0) > 1.5 or x.min(initial=0.0) < -0.5:
             raise InputError(f"Float images must be in [0, 1] (got values in [{x.min():.3g}, {x.max():.3g}]); "
                              f"divide 8-bit data by 255 or pass it as uint8.")
@@ -159,7 +162,8 @@ def check_tiling(tile, overlap, batch_size, size_multiple: tuple[int, int]) -> N
         raise InputError(f"tile={tile} must be a multiple of the model's size multiple {(mh, mw)}, e.g. {lower} "
                          f"or {lower + m}.")
     if overlap > tile // 2:
-        raise InputError(f"overlap={overlap} must be at most half the tile (tile={tile}: at most {tile // 2}).")
+        raise InputError(f"overlap={overlap} must be at most half the tile (tile={tile}: at most {tile // 2}); "
+                         f"pass a smaller overlap= or a bigger tile=.")
 
 
 def _ceil_to(n: int, m: int) -> int:
@@ -225,6 +229,10 @@ def restore_image(model_or_restorer: nnx.Module | Restorer, image: np.ndarray, *
 
     tile: restore in overlapping tile x tile pieces when the image is larger (a multiple of the model's
     size multiple, e.g. 256 or 512 for the released models); None runs the whole image at once.
+    overlap: pixels shared by neighbouring tiles, 0 .. tile // 2. batch_size: tiles per model call (>= 1).
+    clip: clip float results to [0, 1] (integer results always are).
+    Raises InputError (a ValueError) naming the bad argument, and FloatingPointError rather than return an
+    image made from NaN model outputs.
     """
     restorer = model_or_restorer if isinstance(model_or_restorer, Restorer) else Restorer(model_or_restorer)
     clip = check_bool(clip, "clip")

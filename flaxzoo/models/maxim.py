@@ -24,7 +24,7 @@ from flaxzoo.layers.conv import conv2d
 from flaxzoo.models.maxim_blocks import (BottleneckBlock, CrossGatingBlock, ResizeConv, SupervisedAttention,
                                          UNetDecoderBlock, UNetEncoderBlock)
 from flaxzoo.models.registry import register
-from flaxzoo.validate import check_image_batch
+from flaxzoo.validate import check_image_batch, check_rates, check_sizes
 
 Size2 = tuple[int, int]
 
@@ -203,6 +203,10 @@ class MAXIM(nnx.Module):
                  grid_gmlp_factor: int = 2, input_proj_factor: int = 2, channels_reduction: int = 4,
                  num_outputs: int = 3, dropout_rate: float = 0.0, in_channels: int = 3,
                  conv_init_scale: float = 1.0, dtype=None, rngs: nnx.Rngs | None = None):
+        check_sizes("MAXIM", 1, features=features, depth=depth, num_stages=num_stages, num_groups=num_groups,
+                    in_channels=in_channels, num_outputs=num_outputs, block_size_hr=block_size_hr,
+                    block_size_lr=block_size_lr, grid_size_hr=grid_size_hr, grid_size_lr=grid_size_lr)
+        check_rates("MAXIM", dropout_rate=dropout_rate)
         cfg = MaximConfig(features=features, depth=depth, num_stages=num_stages, num_groups=num_groups,
                           use_bias=use_bias, num_supervision_scales=num_supervision_scales, lrelu_slope=lrelu_slope,
                           use_global_mlp=use_global_mlp, use_cross_gating=use_cross_gating,

@@ -27,7 +27,7 @@ from flaxzoo.layers import (DropPath, LayerNorm, Linear, Mlp, drop_path_rates, g
 from flaxzoo.layers import host_init
 from flaxzoo.layers.window_attention import WindowAttention
 from flaxzoo.models.registry import register
-from flaxzoo.validate import check_image_batch
+from flaxzoo.validate import check_image_batch, check_rates, check_sizes
 
 LN_EPS = 1e-5  # torch's LayerNorm default; flax's 1e-6 breaks parity
 
@@ -186,6 +186,10 @@ class SwinTransformer(nnx.Module):
                  drop_path_rate: float = 0.1, v2: bool = False,
                  pretrained_window_sizes: Sequence[int | Sequence[int]] | None = None,
                  mlp_factory: MlpFactory | None = None, dtype=None, *, rngs: nnx.Rngs):
+        check_sizes("SwinTransformer", 1, img_size=img_size, patch_size=patch_size, in_chans=in_chans,
+                    embed_dim=embed_dim, depths=depths, num_heads=num_heads, window_size=window_size)
+        check_sizes("SwinTransformer", 0, num_classes=num_classes)
+        check_rates("SwinTransformer", drop_rate=drop_rate, proj_drop_rate=proj_drop_rate, drop_path_rate=drop_path_rate)
         num_stages = len(depths)
         if len(num_heads) != num_stages:
             raise ValueError(f"depths {tuple(depths)} and num_heads {tuple(num_heads)} need one entry per stage.")

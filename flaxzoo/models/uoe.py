@@ -21,7 +21,7 @@ from flaxzoo.layers.drop_path import DropPath, drop_path_rates
 from flaxzoo.layers.experts import RoutePlan, UoME
 from flaxzoo.layers.smha import SMHA
 from flaxzoo.models.registry import register
-from flaxzoo.validate import check_image_batch, check_mask, check_token_ids
+from flaxzoo.validate import check_image_batch, check_mask, check_rates, check_sizes, check_token_ids
 
 _CONVERTER = "flaxzoo.models.convert.uoe:convert"
 _EMBED_INIT = host_init.normal(stddev=0.02)
@@ -71,6 +71,9 @@ class UoELM(nnx.Module):
                  head_capacity: float | None = None, capacity: float | None = None, mode: str = "faithful",
                  pre_norm: bool = False, rope: str = "slot", uome_route_over: str = "time",
                  tie_embeddings: bool = True, dropout: float = 0.0, dtype=None, rngs: nnx.Rngs):
+        check_sizes("UoELM", 1, vocab_size=vocab_size, dim=dim, depth=depth, num_heads=num_heads,
+                    hidden_dim=hidden_dim, num_experts=num_experts, top_k=top_k)
+        check_rates("UoELM", dropout=dropout)
         if uome_route_over not in ("time", "batch"):
             raise ValueError(f"uome_route_over must be 'time' or 'batch', got {uome_route_over!r}.")
         self.dim, self.tie_embeddings, self.dtype = dim, tie_embeddings, dtype
@@ -129,6 +132,10 @@ class UoEViT(nnx.Module):
                  head_top_k: int | None = None, num_experts: int = 4, top_k: int = 2,
                  head_capacity: float | None = None, capacity: float | None = None, mode: str = "trained",
                  drop_path_rate: float = 0.0, dtype=None, rngs: nnx.Rngs):
+        check_sizes("UoEViT", 1, img_size=img_size, patch_size=patch_size, in_chans=in_chans, dim=dim, depth=depth,
+                    num_heads=num_heads, num_experts=num_experts, top_k=top_k)
+        check_sizes("UoEViT", 0, num_classes=num_classes)
+        check_rates("UoEViT", drop_path_rate=drop_path_rate)
         if img_size % patch_size:
             raise ValueError(f"img_size {img_size} must be a multiple of patch_size {patch_size}.")
         self.patch_size, self.img_size = patch_size, img_size
@@ -192,6 +199,9 @@ class UoELRAClassifier(nnx.Module):
                  depth: int = 2, num_classes: int = 10, *, attn_experts: int = 2, attn_top_k: int = 1,
                  num_experts: int = 4, top_k: int = 2, epsilon: float = 1.0, capacity: float = 1.0,
                  head_capacity: float | None = None, head_hidden_dim: int = 128, dtype=None, rngs: nnx.Rngs):
+        check_sizes("UoELRAClassifier", 1, vocab_size=vocab_size, max_seq_len=max_seq_len, dim=dim,
+                    hidden_dim=hidden_dim, depth=depth, num_classes=num_classes, attn_experts=attn_experts,
+                    attn_top_k=attn_top_k, num_experts=num_experts, top_k=top_k, head_hidden_dim=head_hidden_dim)
         self.max_seq_len = max_seq_len
         self.word_embeddings = _embed(vocab_size, dim, rngs)
         self.position_embeddings = _embed(max_seq_len, dim, rngs)

@@ -16,8 +16,8 @@ import numpy as np
 from flax import nnx
 
 # The file readers live in weights_files.py (one concept a file); re-exported here, where callers look.
-from flaxzoo.models.convert.weights_files import (StateDict, WeightsFileError, read_safetensors_metadata,  # noqa: F401
-                                                  read_state_dict)
+from flaxzoo.models.convert.weights_files import (StateDict, WeightsFileError, check_weights_file,  # noqa: F401
+                                                  read_safetensors_metadata, read_state_dict)
 
 
 def path_str(path: Iterable) -> str:

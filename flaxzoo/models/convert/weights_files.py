@@ -36,13 +36,25 @@ class WeightsFileNotFoundError(WeightsFileError, FileNotFoundError):
 
 def read_state_dict(path: str | os.PathLike) -> StateDict:
     """Load a flat {name: array} dict from .safetensors, .npz or a torch .pth/.pt/.bin/.ckpt file."""
+    path, fmt = _format_of(path)
+    return _nonempty(path, _FORMATS[fmt][1](path))
+
+
+def check_weights_file(path: str | os.PathLike) -> str:
+    """The cheap part of `read_state_dict`, reading no arrays (a CLI can fail fast before building a model):
+    path, extension, size, and the safetensors header / the zip directory. Returns the path as a str."""
+    path, fmt = _format_of(path)
+    _FORMATS[fmt][0](path)
+    return path
+
+
+def _format_of(path) -> tuple[str, str]:
     path = _check_path(path)
     lower = path.lower()
-    readers = {SAFETENSORS_EXT: _read_safetensors, NPZ_EXT: _read_npz, TORCH_EXT: _read_torch}
-    for extensions, reader in readers.items():
+    for fmt, extensions in (("safetensors", SAFETENSORS_EXT), ("npz", NPZ_EXT), ("torch", TORCH_EXT)):
         if lower.endswith(extensions):
             _check_not_empty(path)
-            return _nonempty(path, reader(path))
+            return path, fmt
     kind = describe_bytes(_head(path))
     hint = f" The file looks like {kind}{_rename_hint(kind)}." if kind else ""
     pickle_note = " Pickle files are never loaded." if lower.endswith((".pkl", ".pickle")) else ""
@@ -63,7 +75,8 @@ def _check_path(path) -> str:
         raise WeightsFileError(f"A weights path must be a string or os.PathLike; got {type(path).__name__}.")
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise WeightsFileNotFoundError(f"Checkpoint file not found: {path}")
+        hint = " (a leading ~ is not expanded here: use os.path.expanduser)" if path.startswith("~") else ""
+        raise WeightsFileNotFoundError(f"Checkpoint file not found: {path}{hint}")
     if os.path.isdir(path):
         inside = sorted(n for n in os.listdir(path) if n.lower().endswith(SAFETENSORS_EXT + NPZ_EXT + TORCH_EXT))
         found = f" It holds: {', '.join(inside[:5])}." if inside else " It holds no .safetensors/.npz/.pth files."
@@ -77,8 +90,11 @@ def _check_not_empty(path: str) -> None:
 
 
 def _head(path: str, n: int = 64) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(n)
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError as e:  # permissions, a FIFO, a dead network mount
+        raise WeightsFileError(f"{path} cannot be read ({e.strerror or e}).") from None
 
 
 def describe_bytes(head: bytes) -> str | None:
@@ -180,9 +196,28 @@ def _read_safetensors(path: str) -> StateDict:
 
 
 # ----------------------------------------------------------------------------- npz
-def _read_npz(path: str) -> StateDict:
+def _check_npz(path: str) -> None:
     if not _head(path).startswith((b"PK\x03\x04", b"PK\x05\x06")):
         raise _wrong_format(path, "an .npz archive")
+    if not zipfile.is_zipfile(path):
+        raise WeightsFileError(f"{path} is a truncated or corrupted .npz archive (no zip directory at its end). "
+                               f"Download or save it again.")
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise WeightsFileError(f"{path} is a corrupted .npz archive{_reason(e)}. Download or save it again.") from None
+    if any(n.endswith("data.pkl") for n in names):
+        raise WeightsFileError(f"{path} is not an .npz of arrays: it is a torch checkpoint (zip with data.pkl): "
+                               f"rename it to .pth.")
+    other = [n for n in names if not n.endswith(".npy")]
+    if other:
+        raise WeightsFileError(f"{path} is not an .npz of arrays: it is a zip archive whose member {other[0]!r} is "
+                               f"not a numpy array.")
+
+
+def _read_npz(path: str) -> StateDict:
+    _check_npz(path)
     out = {}
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -208,7 +243,7 @@ def _read_npz(path: str) -> StateDict:
 
 
 # ----------------------------------------------------------------------------- torch
-def _read_torch(path: str) -> StateDict:
+def _check_torch(path: str) -> None:
     head = _head(path)
     is_zip = head.startswith((b"PK\x03\x04", b"PK\x05\x06"))
     if not (is_zip or (len(head) >= 2 and head[0] == 0x80)):
@@ -216,6 +251,10 @@ def _read_torch(path: str) -> StateDict:
     if is_zip and not zipfile.is_zipfile(path):
         raise WeightsFileError(f"{path} is a truncated or corrupted torch checkpoint (a damaged zip archive). "
                                f"Download or save it again.")
+
+
+def _read_torch(path: str) -> StateDict:
+    _check_torch(path)
     try:
         import torch
     except ImportError:  # torch is optional: safetensors/npz need nothing extra
@@ -241,3 +280,8 @@ def _read_torch(path: str) -> StateDict:
                                f"model.state_dict().")
     return {k: v.detach().float().numpy() if v.is_floating_point() else v.numpy()
             for k, v in obj.items() if hasattr(v, "shape")}
+
+
+# format -> (cheap check, reader)
+_FORMATS = {"safetensors": (_safetensors_header, _read_safetensors), "npz": (_check_npz, _read_npz),
+            "torch": (_check_torch, _read_torch)}

@@ -118,7 +118,8 @@ def train(config, workdir: str) -> TrainState:
     params = jax.jit(lambda p: p, out_shardings=NamedSharding(mesh, PartitionSpec()))(state.params)
     if jax.process_index() == 0:
         save_params(nnx.merge(state.graphdef, params, state.rest), os.path.join(workdir, "model.safetensors"),
-                    model_name=config.model.name, overwrite=True)  # the run's own output, rewritten as it goes
+                    model_name=config.model.name, model_kwargs=dict(config.model.kwargs),
+                    overwrite=True)  # the run's own output, rewritten as it goes
         with open(os.path.join(workdir, "done.json"), "w") as f:
             json.dump({"step": int(state.step), "model": config.model.name}, f)
     return state

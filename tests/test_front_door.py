@@ -123,6 +123,7 @@ def test_recorded_settings_keep_their_types_and_only_the_changed_ones(tmp_path):
     loaded = flaxzoo.load_pretrained(path)
     assert_same_params(loaded, model)
     assert loaded.layers[0].blocks[0].attn.qkv.dtype == jnp.bfloat16  # the dtype came back too
+    assert loaded.pretrained_cfg["input_size"] == (64, 64, 3) and loaded.pretrained_cfg["num_classes"] == 10
     # The name+path form still works and overrides the recorded settings.
     again = flaxzoo.load_pretrained("swin_test_tiny", path, dtype=None)
     assert_same_params(again, model)

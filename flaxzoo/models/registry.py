@@ -150,7 +150,13 @@ def _build(spec: ModelSpec, rngs: nnx.Rngs | None, overrides: dict) -> nnx.Modul
             hints = "; ".join(f"{k!r}" + (f" (did you mean {c[0]!r}?)" if c else "") for k, c in close.items())
             raise TypeError(f"{spec.name} ({spec.builder.__name__}) has no setting {hints}. Its settings: "
                             f"{', '.join(k for k in accepted if k != 'rngs')}.")
-    return spec.builder(**kwargs, rngs=rngs if rngs is not None else nnx.Rngs(0))
+    model = spec.builder(**kwargs, rngs=rngs if rngs is not None else nnx.Rngs(0))
+    _set_pretrained_cfg(model, spec)
+    return model
+
+
+def _set_pretrained_cfg(model: nnx.Module, spec: ModelSpec) -> None:
+    model.pretrained_cfg = PretrainedCfg(spec.pretrained_cfg, num_classes=getattr(model, "num_classes", None))
 
 
 def create_model(name: str, pretrained: bool = False, checkpoint_path: str | os.PathLike | None = None,
@@ -178,7 +184,7 @@ def create_model(name: str, pretrained: bool = False, checkpoint_path: str | os.
             model.reset_classifier(num_classes, rngs=rngs)
     else:
         model = _build(spec, rngs, {**overrides, **classes})
-    model.pretrained_cfg = PretrainedCfg(spec.pretrained_cfg, num_classes=getattr(model, "num_classes", None))
+    _set_pretrained_cfg(model, spec)  # num_classes as built (after a head reset)
     if features_only:
         from flaxzoo.models.features import FeatureExtractor
 

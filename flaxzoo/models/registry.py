@@ -165,11 +165,12 @@ def create_model(name: str, pretrained: bool = False, checkpoint_path: str | os.
     """Build a registered model, as timm's `create_model` does.
 
     pretrained: load the released weights from the cache folder (see `cache_dir`); never downloads.
-    checkpoint_path: load this file instead (a reference checkpoint, flaxzoo weights, or a run's workdir).
+    checkpoint_path: load this file (a reference checkpoint, flaxzoo weights, or a run's workdir); it
+      takes precedence over `pretrained`.
     features_only: return a `FeatureExtractor` whose call gives the stage maps (NHWC) picked by
       `out_indices` (default: all), with `feature_info` (num_chs, reduction, module per map).
-    num_classes: classifier size; with weights, the checkpoint's head is replaced by a fresh one
-      (`reset_classifier`) when it differs.
+    num_classes: classifier size. With `pretrained=True` the released head is replaced by a fresh one
+      (`reset_classifier`) when it differs; a `checkpoint_path` file must have that many classes.
     overrides: any other constructor setting (e.g. drop_path_rate=0.2).
     """
     spec = get_spec(name)

@@ -295,6 +295,11 @@ def _register_all() -> None:
         name = f"maxim_{v}_{task.lower()}_{dataset.lower().replace('-', '_')}"
         info = {"variant": f"{v[0].upper()}-{v[1]}", "task": task.lower(), "dataset": dataset,
                 "checkpoint": f"gs://gresearch/maxim/ckpt/{task}/{dataset}/checkpoint.npz",
+                # Every release is called checkpoint.npz, so the cache keeps each under the model's name.
+                "weights": dict(url=f"https://storage.googleapis.com/gresearch/maxim/ckpt/{task}/{dataset}/"
+                                    f"checkpoint.npz", file=f"{name}.npz", license="Apache-2.0",
+                                source="google-research/maxim (official release, Google Cloud bucket gs://gresearch)"),
+                "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0),  # takes images in [0, 1]
                 "published": {k: {"psnr": p, "ssim": s} for k, (p, s) in metrics.items()},
                 "num_params": _PARAMS[v], "size_multiple": 64}
         register(name, "maxim", MAXIM, converter=_CONVERTER, info=info, **_RELEASED, **_VARIANTS[v])

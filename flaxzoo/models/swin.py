@@ -162,12 +162,19 @@ class ClassifierHead(nnx.Module):
     """Global average pool over H, W, dropout, `fc` (absent when num_classes == 0)."""
 
     def __init__(self, dim: int, num_classes: int, *, drop_rate: float = 0.0, dtype=None, rngs: nnx.Rngs):
+        self.dim, self.dtype = dim, dtype
         self.drop = nnx.Dropout(drop_rate, rngs=rngs)
-        self.fc = Linear(dim, num_classes, axes=("embed", "vocab"), dtype=dtype, rngs=rngs) if num_classes else None
+        self.reset(num_classes, rngs=rngs)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def reset(self, num_classes: int, *, rngs: nnx.Rngs) -> None:
+        """A freshly initialised `fc` for `num_classes` (none for 0)."""
+        self.num_classes = num_classes
+        self.fc = Linear(self.dim, num_classes, axes=("embed", "vocab"), dtype=self.dtype,
+                         rngs=rngs) if num_classes else None
+
+    def __call__(self, x: jax.Array, pre_logits: bool = False) -> jax.Array:
         x = self.drop(x.mean(axis=(1, 2)))
-        return self.fc(x) if self.fc is not None else x
+        return self.fc(x) if self.fc is not None and not pre_logits else x
 
 
 class SwinTransformer(nnx.Module):
@@ -198,6 +205,9 @@ class SwinTransformer(nnx.Module):
         self.v2 = v2
         self.num_features = dims[-1]
         self.feature_dims = tuple(dims)
+        stride = _pair(patch_size)[0]
+        # (channels, reduction, module) of each stage map, as timm's feature_info
+        self.feature_stages = tuple((d, stride * 2 ** i, f"layers.{i}") for i, d in enumerate(dims))
         self.patch_embed = PatchEmbed(_pair(patch_size), in_chans, dims[0], dtype=dtype, rngs=rngs)
 
         grid = [s // p for s, p in zip(_pair(img_size), _pair(patch_size))]
@@ -231,9 +241,21 @@ class SwinTransformer(nnx.Module):
         """Last stage output after the final LayerNorm, NHWC."""
         return self.norm(self.features(x)[-1])
 
+    def forward_head(self, x: jax.Array, pre_logits: bool = False) -> jax.Array:
+        """forward_features' map -> logits; `pre_logits=True`: the pooled features the classifier sees."""
+        return self.head(x, pre_logits=pre_logits)
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.num_classes
+
+    def reset_classifier(self, num_classes: int, *, rngs: nnx.Rngs | None = None) -> None:
+        """Replace the classifier with a fresh one for `num_classes` (0: none, the model returns pooled features)."""
+        self.head.reset(num_classes, rngs=rngs if rngs is not None else nnx.Rngs(0))
+
     def __call__(self, x: jax.Array) -> jax.Array:
         """NHWC images (any size) -> logits (B, num_classes), or pooled features if num_classes == 0."""
-        return self.head(self.forward_features(x))
+        return self.forward_head(self.forward_features(x))
 
 
 def SwinTransformerV2(**kwargs) -> SwinTransformer:
@@ -253,32 +275,51 @@ _B = dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))
 _L = dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48))
 
 
-def _register(name: str, *, img: int, crop_pct: float, v2: bool, num_classes: int = 1000, **kwargs):
+# The released weights: Microsoft's files, the ones timm's default configs load (MIT licence).
+_RELEASES = "https://github.com/SwinTransformer/storage/releases/download"
+
+
+def _weights(release_file: str) -> dict:
+    version = "v2.0.0" if release_file.startswith("swinv2") else "v1.0.0"
+    return dict(url=f"{_RELEASES}/{version}/{release_file}", file=release_file, license="MIT",
+                source="microsoft/Swin-Transformer (the checkpoints timm's default configs use)",
+                notes="a torch file: reading it needs torch; or convert it once with scripts/convert.py")
+
+
+def _register(name: str, *, img: int, crop_pct: float, v2: bool, num_classes: int = 1000, weights: str = "",
+              **kwargs):
     info = dict(_IMAGENET, input_size=(img, img, 3), crop_pct=crop_pct, num_classes=num_classes, task="classify",
                 reference=f"timm {name}")
+    if weights:
+        info["weights"] = _weights(weights)
     register(name, "swin", SwinTransformer, converter=_CONVERTER, info=info, img_size=img, v2=v2,
              num_classes=num_classes, **kwargs)
 
 
 for _size, _arch in (("tiny", _T), ("small", _S), ("base", _B), ("large", _L)):
+    # tiny/small were trained on ImageNet-1k; base/large's default weights are ImageNet-22k fine-tuned on 1k
+    _file = f"swin_{_size}_patch4_window7_224" + ("_22kto1k.pth" if _size in ("base", "large") else ".pth")
     _register(f"swin_{_size}_patch4_window7_224", img=224, crop_pct=0.9, v2=False, patch_size=4, window_size=7,
-              **_arch)
+              weights=_file, **_arch)
 for _size, _arch in (("base", _B), ("large", _L)):
     _register(f"swin_{_size}_patch4_window12_384", img=384, crop_pct=1.0, v2=False, patch_size=4, window_size=12,
-              **_arch)
+              weights=f"swin_{_size}_patch4_window12_384_22kto1k.pth", **_arch)
 
 for _size, _arch in (("tiny", _T), ("small", _S), ("base", _B)):
     for _win in (8, 16):
-        _register(f"swinv2_{_size}_window{_win}_256", img=256, crop_pct=0.9, v2=True, window_size=_win, **_arch)
+        _register(f"swinv2_{_size}_window{_win}_256", img=256, crop_pct=0.9, v2=True, window_size=_win,
+                  weights=f"swinv2_{_size}_patch4_window{_win}_256.pth", **_arch)
 for _size, _arch in (("base", _B), ("large", _L)):
     # ImageNet-22k pre-trained at 192 (21841 classes), and its 1k fine-tunes at 256 / 384 whose CPB
     # coordinates are normalised by the pre-training windows.
     _register(f"swinv2_{_size}_window12_192", img=192, crop_pct=0.9, v2=True, num_classes=21841, window_size=12,
-              **_arch)
+              weights=f"swinv2_{_size}_patch4_window12_192_22k.pth", **_arch)
     _register(f"swinv2_{_size}_window12to16_192to256", img=256, crop_pct=0.9, v2=True, window_size=16,
-              pretrained_window_sizes=(12, 12, 12, 6), **_arch)
+              pretrained_window_sizes=(12, 12, 12, 6),
+              weights=f"swinv2_{_size}_patch4_window12to16_192to256_22kto1k_ft.pth", **_arch)
     _register(f"swinv2_{_size}_window12to24_192to384", img=384, crop_pct=1.0, v2=True, window_size=24,
-              pretrained_window_sizes=(12, 12, 12, 6), **_arch)
+              pretrained_window_sizes=(12, 12, 12, 6),
+              weights=f"swinv2_{_size}_patch4_window12to24_192to384_22kto1k_ft.pth", **_arch)
 
 # Tiny presets for tests and smoke runs: the real 4-stage topology at a fraction of the width.
 _register("swin_test_tiny", img=64, crop_pct=0.9, v2=False, num_classes=10, patch_size=4, window_size=4,

@@ -148,18 +148,33 @@ class UoEViT(nnx.Module):
                         top_k=top_k, head_capacity=head_capacity, capacity=capacity, mode=mode, drop_path=rates[i],
                         dtype=dtype, rngs=rngs) for i in range(depth)])
         self.norm = LayerNorm(dim, eps=1e-6, dtype=dtype, rngs=rngs)
-        self.head = Linear(dim, num_classes, axes=("embed", None), dtype=dtype, rngs=rngs) if num_classes else None
+        self.dim, self.dtype = dim, dtype
+        self.reset_classifier(num_classes, rngs=rngs)
         self.eval()
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def reset_classifier(self, num_classes: int, *, rngs: nnx.Rngs | None = None) -> None:
+        """Replace the classifier with a fresh one for `num_classes` (0: none, the model returns pooled features)."""
+        self.num_classes = num_classes
+        self.head = Linear(self.dim, num_classes, axes=("embed", None), dtype=self.dtype,
+                           rngs=rngs if rngs is not None else nnx.Rngs(0)) if num_classes else None
+
+    def forward_features(self, x: jax.Array) -> jax.Array:
+        """NHWC images -> normalised patch tokens (B, N, dim)."""
         check_image_batch(x, name="UoEViT input", channels=self.patch_embed.in_features, size=self.img_size,
                           size_hint="Its learned positions fix the size (img_size).")
         b = x.shape[0]
         x = self.patch_embed(x).reshape(b, -1, self.pos_embed.shape[-1]) + self.pos_embed[...]
         for block in self.blocks:
             x = block(x)
-        x = self.norm(x).mean(1)
-        return x if self.head is None else self.head(x)
+        return self.norm(x)
+
+    def forward_head(self, x: jax.Array, pre_logits: bool = False) -> jax.Array:
+        """Tokens -> logits (mean over tokens, then the classifier); `pre_logits=True`: the pooled tokens."""
+        x = x.mean(1)
+        return x if self.head is None or pre_logits else self.head(x)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.forward_head(self.forward_features(x))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -211,12 +226,33 @@ class UoELRAClassifier(nnx.Module):
                      rngs=rngs) for _ in range(depth)])
         self.norm = LayerNorm(dim, eps=1e-5, dtype=dtype, rngs=rngs)
         self.fc1 = Linear(dim, head_hidden_dim, axes=("embed", "mlp"), dtype=dtype, rngs=rngs)
-        self.fc2 = Linear(head_hidden_dim, num_classes, axes=("mlp", None), dtype=dtype, rngs=rngs)
+        self.head_hidden_dim, self.dtype = head_hidden_dim, dtype
+        self.reset_classifier(num_classes, rngs=rngs)
+
+    def reset_classifier(self, num_classes: int, *, rngs: nnx.Rngs | None = None) -> None:
+        """A fresh last layer (`fc2`) for `num_classes`; the hidden layer `fc1` is kept."""
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1 for the LRA classifier, got {num_classes}.")
+        self.num_classes = num_classes
+        self.fc2 = Linear(self.head_hidden_dim, num_classes, axes=("mlp", None), dtype=self.dtype,
+                          rngs=rngs if rngs is not None else nnx.Rngs(0))
 
     def __call__(self, ids: jax.Array, mask: jax.Array | None = None, *,
                  plans: Sequence[tuple[RoutePlan | None, RoutePlan | None]] | None = None,
                  trace: dict | None = None) -> jax.Array:
         """`plans[i] = (smha_plan, uome_plan)` injects routing; `trace` (a dict) receives hidden states."""
+        return self.forward_head(self.forward_features(ids, mask, plans=plans, trace=trace))
+
+    def forward_head(self, x: jax.Array, pre_logits: bool = False) -> jax.Array:
+        """Token features (B, L, dim) -> logits; `pre_logits=True`: the hidden layer the classifier sees."""
+        pooled = x.mean(1)  # over all L positions, padded ones included (as the reference)
+        hidden = jax.nn.relu(self.fc1(pooled))
+        return hidden if pre_logits else self.fc2(hidden)
+
+    def forward_features(self, ids: jax.Array, mask: jax.Array | None = None, *,
+                         plans: Sequence[tuple[RoutePlan | None, RoutePlan | None]] | None = None,
+                         trace: dict | None = None) -> jax.Array:
+        """Token ids (B, L) and mask -> normalised token features (B, L, dim), zero at masked positions."""
         check_token_ids(ids, name="UoELRAClassifier token ids", length=self.max_seq_len,
                         vocab_size=self.word_embeddings.num_embeddings)
         if mask is not None:
@@ -232,8 +268,7 @@ class UoELRAClassifier(nnx.Module):
         x = self.norm(x) * mask[..., None]
         if trace is not None:
             trace["token_out"] = x
-        pooled = x.mean(1)  # over all L positions, padded ones included (as the reference)
-        return self.fc2(jax.nn.relu(self.fc1(pooled)))
+        return x
 
 
 # ----------------------------------------------------------------------------------------------
@@ -283,7 +318,14 @@ register("uoe_vit_small_patch16_224", "uoe", UoEViT, converter=_CONVERTER, info=
 register("uoe_vit_test_tiny", "uoe", UoEViT, converter=_CONVERTER, info=dict(_VIT_INFO, input_size=(32, 32, 3)),
          img_size=32, patch_size=8, num_classes=10, dim=32, depth=2, num_heads=4, mlp_ratio=2.0)
 
-register("uoe_lra_listops", "uoe", UoELRAClassifier, converter=_CONVERTER, info=dict(task="lra_listops"))
+# The authors' released ListOps checkpoint (an early one: test accuracy 0.19 at step ~379, from its log).
+_LRA_WEIGHTS = dict(
+    url="https://github.com/YujiaoYang-work/UoE/raw/5f2306b/long_range_modeling/LRA_chks/default_output.model",
+    file="uoe_lra_listops.pth", license="not stated in the repository; check it before redistributing",
+    source="YujiaoYang-work/UoE (the authors' code), long_range_modeling/LRA_chks/default_output.model",
+    notes="a torch file (reading it needs torch), saved as uoe_lra_listops.pth; an early checkpoint, not a final model")
+register("uoe_lra_listops", "uoe", UoELRAClassifier, converter=_CONVERTER,
+         info=dict(task="lra_listops", input_size=(2048,), weights=_LRA_WEIGHTS))
 
 register("swin_uoe_tiny_patch4_window7_224", "uoe", swin_uoe, info=dict(_VIT_INFO, crop_pct=0.9),
          img_size=224, patch_size=4, window_size=7, embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))

@@ -191,7 +191,8 @@ def train(config, workdir: str, *, devices=None) -> TrainState:
     if jax.process_index() == 0:
         for name, params in outputs.items():
             save_params(nnx.merge(state.graphdef, params, state.rest), os.path.join(workdir, name),
-                        model_name=config.model.name, overwrite=True)  # the run's own output, rewritten as it goes
+                        model_name=config.model.name, model_kwargs=dict(config.model.kwargs),
+                        overwrite=True)  # the run's own output, rewritten as it goes
         with open(os.path.join(workdir, "done.json"), "w") as f:
             json.dump({"step": int(state.step), "model": config.model.name,
                        "weights": f"ema (decay {config.ema_decay})" if use_ema else "raw",

@@ -23,6 +23,14 @@ setup(
         "numpy>=1.26",
         "pillow>=10",
     ],
+    # The same programs as scripts/train.py, scripts/restore.py, scripts/convert.py.
+    entry_points={
+        "console_scripts": [
+            "flaxzoo-train=flaxzoo.scripts.train:main",
+            "flaxzoo-restore=flaxzoo.scripts.restore:main",
+            "flaxzoo-convert=flaxzoo.scripts.convert:main",
+        ],
+    },
     extras_require={
         "test": [
             "pytest>=8",

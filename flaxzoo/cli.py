@@ -66,17 +66,12 @@ def one_line(exc: BaseException) -> str:
     return f"{lines[0]} {lines[-1]} ({DEBUG_FLAG} shows the details)"
 
 
-def run(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> None:
-    """Call `main(argv)` and exit with its code; user errors become one line and exit code 2."""
-    sys.exit(call(main, argv))
-
-
-def call(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> int:
-    """Like `run` but returns the exit code (for tests and for scripts calling each other)."""
+def call(run: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> int:
+    """`run(argv)` -> its exit code; a user error becomes one line on stderr and exit code 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = DEBUG_FLAG in argv
     try:
-        code = main(argv)
+        code = run(argv)
     except SystemExit as e:  # argparse --help, or a main that exits itself
         return e.code if isinstance(e.code, int) else (0 if e.code is None else _print_error(str(e.code)))
     except KeyboardInterrupt:
@@ -114,9 +109,10 @@ def resolve_weights(path: str) -> str:
     return path
 
 
-def load_weights(path: str, model: str | None = None, **overrides):
+def load_weights(path: str, model: str | None = None, *, family: str | None = None, **overrides):
     """Build the model for --weights (and an optional --model): the model a flaxzoo file records, checked
-    against --model if both are given; reference checkpoints (official .npz, timm .pth) need --model."""
+    against --model if both are given; reference checkpoints (official .npz, timm .pth) need --model.
+    `family` ("maxim", "swin", "uoe"): the tool works only for models of that family."""
     import flaxzoo
     from flaxzoo.models.convert.common import native_model_name
 
@@ -131,11 +127,33 @@ def load_weights(path: str, model: str | None = None, **overrides):
     if model is None and not recorded:
         raise UsageError(f"--weights {path} does not record its model: pass --model NAME "
                          f"(see flaxzoo.list_models()).")
+    name = model or recorded
+    spec = flaxzoo.get_spec(name)  # an unknown name fails here, with close matches
+    if family and spec.family != family:
+        raise UsageError(f"{name} is a {spec.family} model; this tool needs a {family} model "
+                         f"(see flaxzoo.list_models('{family}*')).")
     if recorded and _rebuilds_from_file():
         return flaxzoo.load_pretrained(path, **overrides)  # the exact model of the run, from the file alone
-    model = model or recorded
-    flaxzoo.get_spec(model)  # an unknown name fails here, with close matches
-    return flaxzoo.load_pretrained(model, path, **overrides)
+    if recorded:
+        overrides = {**run_model_kwargs(path, recorded), **overrides}
+    return flaxzoo.load_pretrained(name, path, **overrides)
+
+
+def run_model_kwargs(weights: str, model: str) -> dict:
+    """The model.kwargs of the training run that wrote `weights` (its workdir's config.json), if it
+    trained `model`; {} otherwise. For weight files that do not record their constructor settings."""
+    import json
+
+    config_path = os.path.join(os.path.dirname(os.path.abspath(weights)), "config.json")
+    try:
+        with open(config_path) as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if config.get("model", {}).get("name") != model:
+        return {}
+    # JSON has no tuples; constructor arguments such as depths=(2, 2) are tuples.
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in config["model"].get("kwargs", {}).items()}
 
 
 def _rebuilds_from_file() -> bool:

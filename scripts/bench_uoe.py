@@ -16,19 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import jax
+import jax.numpy as jnp
+from flax import nnx
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from flax import nnx  # noqa: E402
-
-from flaxzoo.layers import LayerNorm, Linear, Mlp, dot_product_attention  # noqa: E402
-from flaxzoo.models.uoe import UoELM  # noqa: E402
+from flaxzoo import cli
+from flaxzoo.layers import LayerNorm, Linear, Mlp, dot_product_attention
+from flaxzoo.models.uoe import UoELM
 
 # dim, depth, heads (= SMHA experts), MLP hidden (= 4 UoME experts), vocab
 PRESETS = {
@@ -127,8 +125,8 @@ def bench(kind, cfg, args, ids):
                 train_tokens_per_s=tokens * args.steps / t_train)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run(argv):
+    p = cli.ArgumentParser(description=__doc__)
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seq", type=int, default=256)
@@ -153,8 +151,8 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(args=vars(args), config=cfg, device=str(device), results=results), f, indent=2)
-    return results
+    return cli.EXIT_OK
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.call(run))

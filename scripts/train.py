@@ -4,8 +4,9 @@
 
 See `python scripts/train.py --help` (and `--config FILE --help` for a config's fields).
 """
-from flaxzoo import cli
+import sys
+
 from flaxzoo.scripts.train import main
 
 if __name__ == "__main__":
-    cli.run(main)
+    sys.exit(main())

@@ -13,7 +13,6 @@ multi-host cluster (TPU pod, several GPU hosts) add --distributed on every host.
 from __future__ import annotations
 
 import os
-import sys
 
 from flaxzoo import cli
 from flaxzoo.train.config_check import check_config, constructor_parameters
@@ -77,8 +76,7 @@ def _value_after(argv: list[str], flag: str) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def run(argv: list[str]) -> int:
     argv, overrides = split_overrides(argv)
     parser = build_parser()
     if "-h" in argv or "--help" in argv:  # help needs no workdir, and runs nothing
@@ -111,5 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     return cli.EXIT_OK
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli.call(run, argv)
+
+
 if __name__ == "__main__":
-    cli.run(main)
+    raise SystemExit(main())

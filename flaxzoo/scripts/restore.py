@@ -39,7 +39,8 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--tile", type=int, default=None,
                    help="restore big images in tiles of this size (a multiple of the model's size multiple, "
                         "e.g. 256 or 512); default: whole images")
-    p.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels, blended smoothly (< tile/2)")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="tile overlap in pixels, blended smoothly, at most tile/2 (default: 64, or tile/4 if smaller)")
     p.add_argument("--batch-size", type=int, default=1, help="tiles per jitted call")
     p.add_argument("--overwrite", action="store_true", help="replace PNGs that already exist in --output")
     return p
@@ -52,6 +53,8 @@ def check_arguments(args) -> list[str]:
     if args.tile is not None and args.tile < 1:
         raise cli.UsageError(f"--tile {args.tile} must be a positive size in pixels, e.g. --tile 256 "
                              f"(or leave it out to restore whole images).")
+    if args.overlap is None:
+        args.overlap = 64 if args.tile is None else min(64, args.tile // 4)
     if args.overlap < 0:
         raise cli.UsageError(f"--overlap {args.overlap} must be >= 0 pixels.")
     if args.tile is not None and args.overlap > args.tile // 2:

@@ -98,8 +98,6 @@ def parse_value(text: str, old, key: str):
         return text
     if isinstance(old, (tuple, list)):
         value = _literal(text)
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            value = (value,)
         if not isinstance(value, (tuple, list)):
             raise wrong("a tuple such as '(2, 2)'")
         return type(old)(value)

@@ -114,13 +114,9 @@ def load_weights(path: str, model: str | None = None, *, family: str | None = No
     against --model if both are given; reference checkpoints (official .npz, timm .pth) need --model.
     `family` ("maxim", "swin", "uoe"): the tool works only for models of that family."""
     import flaxzoo
-    from flaxzoo.models.convert.common import native_model_name
 
     path = resolve_weights(path)
-    try:
-        recorded = native_model_name(path)
-    except Exception as e:  # safetensors' own error class is not an OSError/ValueError
-        raise UsageError(f"--weights {path} is not a readable weights file ({e}).") from e
+    recorded = check_readable(path, "--weights")
     if recorded and model and recorded != model:
         raise UsageError(f"--weights {path} holds {recorded!r} weights but --model is {model!r}: "
                          f"pass --model {recorded} or drop --model.")
@@ -132,11 +128,43 @@ def load_weights(path: str, model: str | None = None, *, family: str | None = No
     if family and spec.family != family:
         raise UsageError(f"{name} is a {spec.family} model; this tool needs a {family} model "
                          f"(see flaxzoo.list_models('{family}*')).")
-    if recorded and _rebuilds_from_file():
-        return flaxzoo.load_pretrained(path, **overrides)  # the exact model of the run, from the file alone
-    if recorded:
-        overrides = {**run_model_kwargs(path, recorded), **overrides}
-    return flaxzoo.load_pretrained(name, path, **overrides)
+    try:
+        if recorded and _rebuilds_from_file():
+            return flaxzoo.load_pretrained(path, **overrides)  # the exact model of the run, from the file alone
+        if recorded:
+            overrides = {**run_model_kwargs(path, recorded), **overrides}
+        return flaxzoo.load_pretrained(name, path, **overrides)
+    except FILE_FORMAT_ERRORS as e:
+        raise UsageError(f"--weights {path} is not a readable weights file ({e or type(e).__name__}).") from e
+
+
+def _format_errors() -> tuple[type[BaseException], ...]:
+    """What the file readers raise for an empty, truncated or wrong-format file (none is a ValueError)."""
+    import zipfile
+
+    from safetensors import SafetensorError
+
+    return (SafetensorError, zipfile.BadZipFile, EOFError)
+
+
+FILE_FORMAT_ERRORS = _format_errors()
+
+
+def check_readable(path: str, what: str) -> str | None:
+    """Open a weights file's header (safetensors) or directory (npz), so a broken file fails before any
+    model is built; returns the model name a flaxzoo-native file records (None for other files)."""
+    from flaxzoo.models.convert.common import native_model_name
+
+    try:
+        recorded = native_model_name(path)
+        if path.lower().endswith(".npz"):
+            import numpy as np
+
+            with np.load(path, allow_pickle=False) as f:
+                f.files  # noqa: B018 - reads the zip directory: an empty or truncated file fails here
+    except FILE_FORMAT_ERRORS as e:
+        raise UsageError(f"{what} {path} is not a readable weights file ({e or type(e).__name__}).") from e
+    return recorded
 
 
 def run_model_kwargs(weights: str, model: str) -> dict:

@@ -198,10 +198,21 @@ def swin_weights(tmp_path):
     return path
 
 
+def _bad_weight_files(folder: pathlib.Path) -> list[pathlib.Path]:
+    real = pathlib.Path(MAXIM_NPZ).read_bytes()
+    files = {"empty.npz": b"", "truncated.npz": real[:1000], "garbage.safetensors": b"garbage",
+             "header_only.safetensors": b"\x10\x00\x00\x00\x00\x00\x00\x00{}"}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return [folder / name for name in files]
+
+
 def test_restore_argument_mistakes(tmp_path, afile, swin_weights, capsys):
     src, out = _images(tmp_path / "in"), tmp_path / "out"
     base = ["--model", "maxim_tiny_s3", "--weights", MAXIM_NPZ, "--input", str(src), "--output", str(out)]
-    mistakes = [
+    mistakes = [(["--model", "maxim_tiny_s3", "--weights", str(bad), "--input", str(src), "--output", str(out)],
+                 [str(bad)]) for bad in _bad_weight_files(tmp_path)]
+    mistakes += [
         (base + ["--batch-size", "0"], ["--batch-size 0", ">= 1"]),
         (base + ["--tile", "0"], ["--tile 0"]),
         (base + ["--tile", "64", "--overlap", "40"], ["--overlap 40", "half the tile"]),
@@ -301,6 +312,8 @@ def test_convert_mistakes(tmp_path, capsys):
         (["maxim_tiny_s3", MAXIM_NPZ, str(tmp_path / "o.safetensors"), "--set", "featurs=8"], ["featurs", "features"]),
         (["maxim_tiny_s3", MAXIM_NPZ, str(tmp_path / "o.safetensors"), "--num-classes", "0"], ["--num-classes"]),
     ]
+    mistakes += [(["maxim_tiny_s3", str(bad), str(tmp_path / "o.safetensors")], [str(bad)])
+                 for bad in _bad_weight_files(tmp_path)]
     for argv, needles in mistakes:
         code, _, err = run_main(convert_cli.main, argv, capsys)
         assert_one_line_error(code, err, *needles)

@@ -59,7 +59,11 @@ def run(argv: list[str]) -> int:
         raise cli.UsageError(f"SRC {args.src} is not a file: pass a reference checkpoint (.safetensors, .npz, .pth).")
     if os.path.exists(args.dst) and not args.overwrite:
         raise cli.UsageError(f"DST {args.dst} exists: choose another name or pass --overwrite.")
-    model = flaxzoo.load_pretrained(args.model, args.src, **overrides)
+    cli.check_readable(args.src, "SRC")
+    try:
+        model = flaxzoo.load_pretrained(args.model, args.src, **overrides)
+    except cli.FILE_FORMAT_ERRORS as e:
+        raise cli.UsageError(f"SRC {args.src} is not a readable checkpoint ({e or type(e).__name__}).") from e
     save_params(model, args.dst, model_name=args.model, overwrite=args.overwrite)
     shapes = model_param_shapes(model)
     total = sum(math.prod(s) for s in shapes.values())

@@ -133,6 +133,20 @@ def test_any_model_argument_can_be_set_and_is_checked():
         check_config(config, num_devices=8)
 
 
+def test_every_preset_passes_the_model_argument_check():
+    """No false alarms: each registered preset's own arguments are accepted as they are."""
+    import flaxzoo
+    from flaxzoo.train.config_check import check_model_kwargs
+
+    for name in flaxzoo.list_models():
+        check_model_kwargs(name, dict(flaxzoo.get_spec(name).kwargs))
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("configs/*/*.py")))
+def test_every_config_file_passes_the_checks(path):
+    check_config(load_config(str(ROOT / path)), num_devices=1)
+
+
 CONFIG_VALUES = {
     # field, bad value, words the message must contain
     "ema_decay_one": ("ema_decay", 1.0, "[0, 1)"),

@@ -100,16 +100,23 @@ def _check_task(config) -> None:
 
 
 # ----------------------------------------------------------------------------- the model
-def constructor_parameters(model_name: str) -> dict[str, inspect.Parameter]:
-    """The keyword arguments a registered model's constructor takes (rngs excluded)."""
+def _signature(model_name: str) -> inspect.Signature:
     from flaxzoo.models.registry import get_spec
 
     builder = get_spec(model_name).builder
     # nnx.Module's metaclass hides a class's own signature behind (*args, **kwargs).
-    target = builder.__init__ if isinstance(builder, type) else builder
-    params = inspect.signature(target).parameters
-    return {k: p for k, p in params.items() if k not in ("self", "rngs")
+    return inspect.signature(builder.__init__ if isinstance(builder, type) else builder)
+
+
+def constructor_parameters(model_name: str) -> dict[str, inspect.Parameter]:
+    """The keyword arguments a registered model's constructor takes (rngs excluded)."""
+    return {k: p for k, p in _signature(model_name).parameters.items() if k not in ("self", "rngs")
             and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)}
+
+
+def _passes_on_kwargs(model_name: str) -> bool:
+    """A builder function with **kwargs (e.g. swin_uoe -> SwinTransformer): other names may be fine."""
+    return any(p.kind == inspect.Parameter.VAR_KEYWORD for p in _signature(model_name).parameters.values())
 
 
 def check_model_kwargs(model_name: str, kwargs: dict) -> None:
@@ -124,17 +131,20 @@ def check_model_kwargs(model_name: str, kwargs: dict) -> None:
         raise ConfigError(f"Unknown model {model_name!r}.{close_matches(model_name, list_models())} "
                           f"See flaxzoo.list_models() for all names (--config.model.name=...).") from None
     params = constructor_parameters(model_name)
+    open_ended = _passes_on_kwargs(model_name)
     for key, value in kwargs.items():
-        if key not in params:
+        if key not in params and not open_ended:
             raise ConfigError(f"model.kwargs.{key}: {model_name} has no argument {key!r}."
                               f"{close_matches(key, params)} Its arguments: {', '.join(params)}.")
-        allowed = _allowed_types(params[key].annotation)
-        example = spec.kwargs.get(key, params[key].default)
+        param = params.get(key)
+        allowed = _allowed_types(param.annotation) if param else None
+        example = spec.kwargs.get(key, param.default if param else None)
         if allowed is None and example not in (None, inspect.Parameter.empty):
             allowed = _allowed_types(type(example).__name__)
         if allowed is not None and not _has_type(value, allowed):
+            annotation = param.annotation if param else inspect.Parameter.empty
             raise ConfigError(f"model.kwargs.{key}={value!r} has the wrong type: {model_name} takes "
-                              f"{_describe(params[key].annotation, example)} (--config.model.kwargs.{key}=...).")
+                              f"{_describe(annotation, example)} (--config.model.kwargs.{key}=...).")
 
 
 # Annotation names we can check; anything else (a class, a callable) is left to the constructor.

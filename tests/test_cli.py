@@ -262,6 +262,12 @@ def test_restore_output_names_never_collide():
     assert names["in/a.png"] != names["in/a.jpg"]
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _fake_maxim_run(workdir: pathlib.Path):
     """What a training run of configs/maxim/denoise.py leaves: config.json + model.safetensors of a
     MAXIM whose constructor settings differ from the preset."""
@@ -285,11 +291,12 @@ def test_restore_a_trained_maxim_skips_unreadable_images(tmp_path, capsys):
     code, stdout, err = run_main(restore_cli.main, ["--weights", str(run), "--input", str(src),
                                                     "--output", str(out)], capsys)
     assert code == cli.EXIT_FAILED, err
-    assert "cannot read" in stdout and "broken.png" in stdout and "1 could not be read" in stdout
+    assert "cannot read" in stdout and "broken.png" in stdout and "1 could not be read or restored" in stdout
     assert "compiling" in stdout
     assert (out / "a.png.png").read_bytes() == b"the user's file"  # kept: no --overwrite
     assert np.asarray(Image.open(out / "a.jpg.png")).shape == (32, 32, 3)
     assert sorted(p.name for p in out.iterdir()) == ["a.jpg.png", "a.png.png"]  # no temporary files left
+    assert (out / "a.jpg.png").stat().st_mode & 0o777 == 0o666 & ~_umask()
     # The same run's weights file with --model given too, tiled: same model, same image.
     out2 = tmp_path / "out2"
     code, stdout, _ = run_main(restore_cli.main, ["--model", "maxim_tiny", "--weights", str(run / "model.safetensors"),

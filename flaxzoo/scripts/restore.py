@@ -120,10 +120,17 @@ def write_png(image: np.ndarray, path: str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             Image.fromarray(image).save(f, "PNG")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a PNG gets the usual permissions
         os.replace(tmp, path)  # a half-written PNG never sits under the final name
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def make_restorer(model):
@@ -168,6 +175,7 @@ def run(argv: list[str]) -> int:
 
     from flaxzoo.eval.restore import restore_image
 
+    print(f"Loading {args.weights} ...", flush=True)
     model = cli.load_weights(args.weights, args.model, family="maxim")
     multiple = tuple(getattr(model, "size_multiple", (1, 1)))
     if args.tile is not None and (args.tile % multiple[0] or args.tile % multiple[1]):
@@ -193,13 +201,18 @@ def run(argv: list[str]) -> int:
         print(f"[{i}/{len(files)}] {path} {image.shape}", flush=True)
         restorer.calls, restorer.total = 0, tile_batches(image.shape, multiple, args.tile, args.overlap,
                                                          args.batch_size)
-        out = restore_image(restorer, image, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
+        try:
+            out = restore_image(restorer, image, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
+        except ValueError as e:  # this image cannot be restored (e.g. an unsupported layout): the others can
+            print(f"  cannot restore {path}, skipped: {cli.one_line(e)}", flush=True)
+            failed.append(path)
+            continue
         write_png(out, dest)
         print(f"  -> {dest} {time.time() - start:.1f}s", flush=True)
     done = len(files) - len(failed) - skipped
     print(f"Restored {done} of {len(files)} images into {args.output}"
           + (f"; {skipped} kept (already there)" if skipped else "")
-          + (f"; {len(failed)} could not be read: {', '.join(failed)}" if failed else ""))
+          + (f"; {len(failed)} could not be read or restored: {', '.join(failed)}" if failed else ""))
     return cli.EXIT_FAILED if failed else cli.EXIT_OK
 
 

@@ -6,7 +6,8 @@ model routes top-2 of 4 heads (SMHA) and top-2 of 4 MLP experts (UoME), capacity
 so each head and expert sees half the tokens. The dense model is the same architecture with
 every expert on every token, written as a plain MHA + MLP transformer.
 
-Plain JAX + Flax only (no grain/tfds/ml_collections/optax), so it runs on a bare GPU box:
+Plain JAX + Flax only (no grain/tfds/ml_collections/optax), so it runs on a bare GPU box with the
+repository on the path (`pip install -e .`, or `PYTHONPATH=.` from the repository root):
 
     python scripts/bench_uoe.py --preset tiny --batch 8 --seq 256 --steps 10       # CPU, ~1 min
     python scripts/bench_uoe.py --preset wt103 --batch 16 --seq 1024 --steps 20    # GPU

@@ -2,15 +2,18 @@
 
 A mistake the user can fix (a bad argument, a missing file, weights of another model) ends the
 program with ONE line on stderr, `error: <what is wrong and what to do>`, and exit code 2. A
-traceback is for bugs: pass `--debug` to see it anyway. Scripts use it like this:
+traceback is for bugs: pass `--debug` to see it anyway. Exit code 1: the work ran but part of it
+failed (restore.py could not read some images). Every tool, flaxzoo/scripts/<name>.py, is written so:
 
-    def main(argv=None) -> int:
-        parser = cli.ArgumentParser(description=__doc__)
+    def run(argv: list[str]) -> int:       # does the work; raises on a user's mistake
+        args = cli.ArgumentParser(description=__doc__).parse_args(argv)
         ...
-        args = parser.parse_args(argv)
 
-    if __name__ == "__main__":
-        cli.run(main)
+    def main(argv=None) -> int:            # the console script and scripts/<name>.py call this
+        return cli.call(run, argv)
+
+User errors are ValueError (ConfigError, UsageError and other flaxzoo error classes subclass it),
+OSError (missing, unreadable, existing files) and ImportError (a missing optional dependency).
 """
 from __future__ import annotations
 

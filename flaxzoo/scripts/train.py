@@ -39,9 +39,12 @@ def config_help(spec: str | None) -> str:
     lines = [f"{title}, set any with --config.<field>=<value>:"]
     lines += [f"  {key} = {_shown(value)}" for key, value in flat_fields(config)]
     if config.model.name:
+        import flaxzoo
+
+        preset = flaxzoo.get_spec(config.model.name).kwargs
         params = constructor_parameters(config.model.name)
-        lines.append(f"model.kwargs also takes any argument of {config.model.name}'s constructor:")
-        lines += [f"  model.kwargs.{k} (default {p.default!r})" for k, p in params.items()
+        lines.append(f"model.kwargs also takes any argument of {config.model.name}'s constructor (the preset's value):")
+        lines += [f"  model.kwargs.{k} (default {preset.get(k, p.default)!r})" for k, p in params.items()
                   if k not in config.model.kwargs]
     return "\n".join(lines)
 

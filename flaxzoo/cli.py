@@ -132,10 +132,13 @@ def load_weights(path: str, model: str | None = None, *, family: str | None = No
         raise UsageError(f"{name} is a {spec.family} model; this tool needs a {family} model "
                          f"(see flaxzoo.list_models('{family}*')).")
     try:
-        if recorded and _rebuilds_from_file():
-            return flaxzoo.load_pretrained(path, **overrides)  # the exact model of the run, from the file alone
         if recorded:
-            overrides = {**run_model_kwargs(path, recorded), **overrides}
+            # A training run's file: its constructor settings are in the run's config.json and, with the
+            # newer load_pretrained, in the file's metadata; either rebuilds the exact model.
+            run_kwargs = run_model_kwargs(path, recorded)
+            if not run_kwargs and _rebuilds_from_file():
+                return flaxzoo.load_pretrained(path, **overrides)
+            overrides = {**run_kwargs, **overrides}
         return flaxzoo.load_pretrained(name, path, **overrides)
     except FILE_FORMAT_ERRORS as e:
         raise UsageError(f"--weights {path} is not a readable weights file ({e or type(e).__name__}).") from e

@@ -180,6 +180,17 @@ def test_check_config_names_the_bad_field(case):
     assert isinstance(config, ml_collections.ConfigDict)
 
 
+def test_micro_batches_split_over_the_devices():
+    config = load_config(TEXTURES)
+    with config.unlocked():
+        config.grad_accum_steps = 2
+    config.batch_size = 24
+    with pytest.raises(ConfigError, match="grad_accum_steps=2: use a multiple of 16"):
+        check_config(config, num_devices=8)
+    config.batch_size = 32
+    check_config(config, num_devices=8)
+
+
 def test_train_loop_checks_the_config_first(tmp_path):
     from flaxzoo.train.loop import train
 

@@ -13,6 +13,7 @@ multi-host cluster (TPU pod, several GPU hosts) add --distributed on every host.
 from __future__ import annotations
 
 import os
+import sys
 
 from flaxzoo import cli
 from flaxzoo.train.config_check import check_config, constructor_parameters
@@ -103,12 +104,19 @@ def run(argv: list[str]) -> int:
         jax.distributed.initialize()  # before anything asks for the devices
     check_config(config)
 
-    from flaxzoo.train.loop import train
+    from flaxzoo.train import loop
 
     print(f"Training {config.model.name} on {config.data.train} for {config.total_steps} steps in "
           f"{args.workdir} ({jax.device_count()} {jax.devices()[0].platform} devices); building the model and "
           f"compiling the train step first, which takes a while.", flush=True)
-    train(config, args.workdir)
+    # A run that diverges stops with one message (the loop's TrainingDiverged, where the loop has it):
+    # the work ran and failed, so exit code 1; its workdir keeps the last finite checkpoint.
+    diverged = getattr(loop, "TrainingDiverged", ())
+    try:
+        loop.train(config, args.workdir)
+    except diverged as e:
+        print(f"error: {cli.one_line(e)}", file=sys.stderr, flush=True)
+        return cli.EXIT_FAILED
     return cli.EXIT_OK
 
 

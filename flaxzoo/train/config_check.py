@@ -191,9 +191,12 @@ def _check_batch_fits_mesh(config, num_devices: int | None) -> None:
     elif free:
         return  # the mesh itself does not fit; make_mesh says how
     ways = sizes.get("data", 1) * sizes.get("fsdp", 1)
-    if ways > 0 and config.batch_size % ways:
-        fit = max(ways, config.batch_size // ways * ways)
+    accum = config.get("grad_accum_steps", 1)  # each micro-batch is split over the devices too
+    need = ways * accum
+    if need > 0 and config.batch_size % need:
+        fit = max(need, config.batch_size // need * need)
+        micro = f" times grad_accum_steps={accum}" if accum > 1 else ""
         raise ConfigError(f"batch_size={config.batch_size} does not split over the {ways} devices of the batch axes "
                           f"(mesh data={sizes.get('data', 1)} x fsdp={sizes.get('fsdp', 1)} of {num_devices} "
-                          f"devices): use a multiple of {ways}, e.g. --config.batch_size={fit}, or change "
+                          f"devices){micro}: use a multiple of {need}, e.g. --config.batch_size={fit}, or change "
                           f"--config.mesh.data.")

@@ -20,7 +20,7 @@ from flaxzoo.data.pipeline import make_dataset, make_source
 from flaxzoo.models.convert.common import save_params
 from flaxzoo.models.registry import create_model
 from flaxzoo.train.checkpoint import Checkpointer
-from flaxzoo.train.config_check import check_config
+from flaxzoo.train import config_check
 from flaxzoo.train.metrics import MetricWriter
 from flaxzoo.train.optim import make_optimizer
 from flaxzoo.train.sharding import batch_sharding, make_mesh, state_shardings
@@ -60,7 +60,7 @@ def evaluate(state, eval_fn, config, mesh) -> dict:
 
 
 def train(config, workdir: str) -> TrainState:
-    check_config(config)  # a bad value is one message now, not a crash (or a silent no-op run) later
+    config_check.check_config(config)  # a bad value is one message now, not a crash (or a no-op run) later
     os.makedirs(workdir, exist_ok=True)
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "config.json"), "w") as f:

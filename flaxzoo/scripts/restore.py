@@ -173,6 +173,8 @@ def run(argv: list[str]) -> int:
     files = check_arguments(args)
     names = output_names(files)
 
+    from PIL.Image import DecompressionBombError
+
     from flaxzoo.eval.restore import restore_image
 
     print(f"Loading {args.weights} ...", flush=True)
@@ -193,7 +195,7 @@ def run(argv: list[str]) -> int:
             continue
         try:
             image = read_image(path)
-        except (OSError, ValueError) as e:  # PIL's UnidentifiedImageError is an OSError
+        except (OSError, ValueError, DecompressionBombError) as e:  # PIL's UnidentifiedImageError is an OSError
             print(f"[{i}/{len(files)}] cannot read {path}, skipped: {cli.one_line(e)}", flush=True)
             failed.append(path)
             continue

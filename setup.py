@@ -25,6 +25,14 @@ setup(
         "tensorboardX>=2.6",  # TensorBoard event files; needs protobuf only, not TensorFlow
         "tqdm>=4.66",  # the training progress bar
     ],
+    # The same programs as scripts/train.py, scripts/restore.py, scripts/convert.py.
+    entry_points={
+        "console_scripts": [
+            "flaxzoo-train=flaxzoo.scripts.train:main",
+            "flaxzoo-restore=flaxzoo.scripts.restore:main",
+            "flaxzoo-convert=flaxzoo.scripts.convert:main",
+        ],
+    },
     extras_require={
         "test": [
             "pytest>=8",

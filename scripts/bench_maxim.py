@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from flaxzoo import cli
+
 
 def bench_build_and_infer(model_name: str, size: int, repeats: int) -> dict:
     import jax
@@ -60,28 +62,30 @@ def tiled_child(model_name: str, size: int, tile: int, overlap: int, batch: int)
                       "rss_after_import_MiB": round(base / 1024)}))
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--model", default="maxim_s3")
-    p.add_argument("--infer-size", type=int, default=256)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--size", type=int, default=2048)
-    p.add_argument("--tile", type=int, default=256)
-    p.add_argument("--overlap", type=int, default=32)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--skip-tiled", action="store_true")
-    p.add_argument("--tiled-only", action="store_true")
+def run(argv) -> int:
+    p = cli.ArgumentParser(description=__doc__)
+    p.add_argument("--model", default="maxim_s3", help="MAXIM preset to time")
+    p.add_argument("--infer-size", type=int, default=256, help="image side for the inference timing")
+    p.add_argument("--repeats", type=int, default=3, help="timed inference runs (median reported)")
+    p.add_argument("--size", type=int, default=2048, help="image side for the tiled restoration")
+    p.add_argument("--tile", type=int, default=256, help="tile side")
+    p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels")
+    p.add_argument("--batch", type=int, default=1, help="tiles per jitted call")
+    p.add_argument("--skip-tiled", action="store_true", help="only build + inference")
+    p.add_argument("--tiled-only", action="store_true", help="only the tiled restoration")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     if a.child:
-        return tiled_child(a.model, a.size, a.tile, a.overlap, a.batch)
+        tiled_child(a.model, a.size, a.tile, a.overlap, a.batch)
+        return cli.EXIT_OK
     if not a.tiled_only:
         print(json.dumps(bench_build_and_infer(a.model, a.infer_size, a.repeats)), flush=True)
     if not a.skip_tiled:
         cmd = [sys.executable, __file__, "--child", "--model", a.model, "--size", str(a.size), "--tile", str(a.tile),
                "--overlap", str(a.overlap), "--batch", str(a.batch)]
-        subprocess.run(cmd, check=True)
+        return subprocess.call(cmd)
+    return cli.EXIT_OK
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.call(run))

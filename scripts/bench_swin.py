@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+
+from flaxzoo import cli
 
 
 def timed(fn, warmup: int, iters: int) -> tuple[float, float]:
@@ -53,18 +56,18 @@ def bench_timm(args, size):
     model = timm.create_model(args.model, pretrained=False).eval().to(device=device, dtype=dtype)
     x = torch.randn(args.batch, 3, size, size, device=device, dtype=dtype)
 
-    def run():
+    def forward():
         with torch.no_grad():
             model(x)
         if device == "cuda":
             torch.cuda.synchronize()
 
-    med, first = timed(run, args.warmup, args.iters)
+    med, first = timed(forward, args.warmup, args.iters)
     return med, first, f"timm {timm.__version__}, torch {torch.__version__} on {device}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run(argv) -> int:
+    parser = cli.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="swin_tiny_patch4_window7_224")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--size", type=int, default=None, help="image side (default: the preset's input size)")
@@ -72,7 +75,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--timm", action="store_true", help="also time timm's model (needs torch + timm)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import flaxzoo
 
@@ -82,7 +85,8 @@ def main() -> None:
         med, first, where = fn(args, size)
         print(f"{name}: {args.model} {size}x{size} batch {args.batch} {args.dtype} on {where}: "
               f"median {med * 1e3:.1f} ms/batch, {args.batch / med:.1f} img/s; first call {first:.1f} s", flush=True)
+    return cli.EXIT_OK
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.call(run))

@@ -6,7 +6,8 @@ model routes top-2 of 4 heads (SMHA) and top-2 of 4 MLP experts (UoME), capacity
 so each head and expert sees half the tokens. The dense model is the same architecture with
 every expert on every token, written as a plain MHA + MLP transformer.
 
-Plain JAX + Flax only (no grain/tfds/ml_collections/optax), so it runs on a bare GPU box:
+Plain JAX + Flax only (no grain/tfds/ml_collections/optax), so it runs on a bare GPU box with the
+repository on the path (`pip install -e .`, or `PYTHONPATH=.` from the repository root):
 
     python scripts/bench_uoe.py --preset tiny --batch 8 --seq 256 --steps 10       # CPU, ~1 min
     python scripts/bench_uoe.py --preset wt103 --batch 16 --seq 1024 --steps 20    # GPU
@@ -16,19 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import jax
+import jax.numpy as jnp
+from flax import nnx
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from flax import nnx  # noqa: E402
-
-from flaxzoo.layers import LayerNorm, Linear, Mlp, dot_product_attention  # noqa: E402
-from flaxzoo.models.uoe import UoELM  # noqa: E402
+from flaxzoo import cli
+from flaxzoo.layers import LayerNorm, Linear, Mlp, dot_product_attention
+from flaxzoo.models.uoe import UoELM
 
 # dim, depth, heads (= SMHA experts), MLP hidden (= 4 UoME experts), vocab
 PRESETS = {
@@ -127,8 +126,8 @@ def bench(kind, cfg, args, ids):
                 train_tokens_per_s=tokens * args.steps / t_train)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run(argv):
+    p = cli.ArgumentParser(description=__doc__)
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seq", type=int, default=256)
@@ -153,8 +152,8 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(args=vars(args), config=cfg, device=str(device), results=results), f, indent=2)
-    return results
+    return cli.EXIT_OK
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.call(run))

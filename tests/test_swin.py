@@ -323,7 +323,7 @@ def _convert_cli():
 
 
 def test_convert_cli_reports_unknown_model(tmp_path, capsys):
-    assert _convert_cli().main(["swin_tiny_patch4", "x.safetensors", str(tmp_path / "y.safetensors")]) == 1
+    assert _convert_cli().main(["swin_tiny_patch4", "x.safetensors", str(tmp_path / "y.safetensors")]) == 2
     assert "swin_tiny_patch4_window7_224" in capsys.readouterr().err
 
 

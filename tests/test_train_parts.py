@@ -180,18 +180,17 @@ def test_misspelt_task_kwarg_names_the_close_match():
 
 
 def test_batch_not_divisible_by_the_data_axes_is_one_clear_error():
+    from flaxzoo.train.config_check import check_config
     from flaxzoo.train.defaults import base_config
-    from flaxzoo.train.loop import check_config
-    from flaxzoo.train.sharding import make_mesh
 
     c = base_config()
-    c.batch_size = 12
-    mesh = make_mesh({"data": 4, "fsdp": 2, "model": 1})
-    with pytest.raises(ValueError, match=r"batch_size 12 .*data \* fsdp = 8.*multiple of 8"):
-        check_config(c, mesh)
+    c.model.name, c.task.name = "swin_test_tiny", "classify"
+    c.batch_size, c.mesh.data, c.mesh.fsdp = 12, 4, 2
+    with pytest.raises(ValueError, match=r"batch_size=12 does not split over the 8 devices.*multiple of 8"):
+        check_config(c, num_devices=8)
     c.batch_size, c.grad_accum_steps = 16, 4
-    with pytest.raises(ValueError, match=r"grad_accum_steps \(4\).*multiple of 32"):
-        check_config(c, mesh)
+    with pytest.raises(ValueError, match=r"grad_accum_steps=4.*multiple of 32"):
+        check_config(c, num_devices=8)
     c.grad_accum_steps, c.compute_dtype = 1, "float16"
     with pytest.raises(ValueError, match="compute_dtype"):
-        check_config(c, mesh)
+        check_config(c, num_devices=8)

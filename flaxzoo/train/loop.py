@@ -24,6 +24,7 @@ from flaxzoo.models.convert.common import save_params
 from flaxzoo.models.registry import create_model
 from flaxzoo.train import perf
 from flaxzoo.train.checkpoint import Checkpointer
+from flaxzoo.train import config_check
 from flaxzoo.train.evaluate import eval_step, evaluate, pad_batch, preview_step
 from flaxzoo.train.metrics import MetricWriter
 from flaxzoo.train.optim import make_optimizer, make_schedule
@@ -48,24 +49,6 @@ def to_global(batch: dict, mesh) -> dict:
             for k, v in batch.items()}
 
 
-def check_config(config, mesh) -> None:
-    """The errors a config can cause, each said once, before anything is compiled."""
-    if config.compute_dtype not in COMPUTE_DTYPES:
-        raise ValueError(f"compute_dtype must be one of {sorted(COMPUTE_DTYPES)}, got {config.compute_dtype!r}.")
-    if not 0.0 <= config.ema_decay < 1.0:
-        raise ValueError(f"ema_decay must be in [0, 1) (0 = off), got {config.ema_decay}.")
-    accum, batch = config.grad_accum_steps, config.batch_size
-    if not isinstance(accum, int) or accum < 1:
-        raise ValueError(f"grad_accum_steps must be a positive integer, got {accum!r}.")
-    data_axes = mesh.shape["data"] * mesh.shape["fsdp"]
-    if batch % (data_axes * accum):
-        raise ValueError(
-            f"batch_size {batch} must be divisible by the data axes of the mesh (data * fsdp = {data_axes})"
-            + (f" times grad_accum_steps ({accum})" if accum > 1 else "")
-            + f": each of the {data_axes} batch shards takes an equal share of every micro-batch. "
-            f"Use a batch size that is a multiple of {data_axes * accum}, or change config.mesh.")
-
-
 def check_finite(state: TrainState) -> None:
     """Read the step's divergence flag (a device->host copy: done only at log, eval and save points)."""
     bad_step = int(state.bad_step)
@@ -78,6 +61,8 @@ def check_finite(state: TrainState) -> None:
 
 
 def train(config, workdir: str, *, devices=None) -> TrainState:
+    # A bad value is one message now, not a crash (or a no-op run) later.
+    config_check.check_config(config, num_devices=len(devices) if devices else None)
     os.makedirs(workdir, exist_ok=True)
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -88,7 +73,6 @@ def train(config, workdir: str, *, devices=None) -> TrainState:
     # model, and one compilation instead of one per parameter. Parameters and optimizer state
     # are float32; `compute_dtype` is the dtype the model computes in.
     mesh = make_mesh(dict(config.mesh), devices)
-    check_config(config, mesh)
     tx = make_optimizer(config.optim, config.total_steps)
     schedule = make_schedule(config.optim, config.total_steps)  # only to log the learning rate
     use_ema = config.ema_decay > 0

@@ -37,6 +37,7 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-xdist>=3.5",
+            "pytest-timeout>=2.2",  # a hung test fails with its stack instead of stalling CI
             "scikit-image>=0.24",  # real images that ship inside the wheel
         ],
     },

@@ -16,6 +16,7 @@ good checkpoint is never deleted, not even while a newer one is still being writ
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -177,7 +178,8 @@ class Checkpointer:
         A bad checkpoint is reported in one line and moved aside; if none verifies, raise
         CheckpointError and leave every file where it is."""
         self._finish_pending()
-        steps = sorted(self.manager.all_steps(read=True), reverse=True)
+        self.manager.reload()
+        steps = sorted(self.manager.all_steps(), reverse=True)
         if not steps:
             return None
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
@@ -186,10 +188,11 @@ class Checkpointer:
             try:
                 arrays, data_state = self._restore_verified(step, like, target)
             except _Unusable as bad:
-                print(f"Checkpoint {step} in {self.directory} is unusable: {bad}", flush=True)
                 problems.append((step, str(bad)))
                 continue
-            self._set_aside([s for s, _ in problems])
+            for (bad_step, why), moved_to in zip(problems, self._set_aside([s for s, _ in problems])):
+                print(f"Checkpoint {bad_step} in {self.directory} is unusable: {why}; moved it to {moved_to} and "
+                      f"resumed from step {step}.", flush=True)
             return step, arrays, data_state
         listing = "; ".join(f"step {s}: {why}" for s, why in problems)
         raise CheckpointError(
@@ -206,10 +209,14 @@ class Checkpointer:
             raise _Unusable(_layout_difference(saved, wanted))
         args = ocp.args.Composite(state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore())
         error = None
+        asyncio_log = logging.getLogger("asyncio")  # orbax's failed read tasks would each dump a traceback
+        level, asyncio_log.level = asyncio_log.level, logging.CRITICAL
         try:
             out = self.manager.restore(step, args=args)
         except Exception as e:  # noqa: BLE001 - any read failure means this checkpoint is unusable
             error = e
+        finally:
+            asyncio_log.setLevel(level)
         if not _all_processes_agree(error is None):
             raise _Unusable(f"cannot be read ({_first_line(error) if error else 'on another process'})")
         arrays, data_state = out["state"], out["data"]
@@ -221,28 +228,28 @@ class Checkpointer:
             raise _Unusable("checksum mismatch in the data iterator state")
         return arrays, data_state
 
-    def _set_aside(self, steps: list[int]) -> None:
+    def _set_aside(self, steps: list[int]) -> list[str]:
         """Move bad checkpoints newer than the one restored out of the way (kept for inspection),
-        so the resumed run can save those steps again."""
-        if not steps:
-            return
-        if jax.process_index() == 0:
-            aside = os.path.join(self.workdir, "rejected_checkpoints")
-            os.makedirs(aside, exist_ok=True)
-            for step in steps:
-                dest, n = os.path.join(aside, str(step)), 1
-                while os.path.exists(dest):
-                    n += 1
-                    dest = os.path.join(aside, f"{step}.{n}")
+        so the resumed run can save those steps again. Returns where each went."""
+        aside = os.path.join(self.workdir, "rejected_checkpoints")
+        moved = []
+        for step in steps:
+            dest, n = os.path.join(aside, str(step)), 1
+            while os.path.exists(dest):
+                n += 1
+                dest = os.path.join(aside, f"{step}.{n}")
+            if jax.process_index() == 0:
+                os.makedirs(aside, exist_ok=True)
                 shutil.move(self._step_dir(step), dest)
-                print(f"Moved the unusable checkpoint {step} to {dest}", flush=True)
-        if jax.process_count() > 1:
+            moved.append(dest)
+            self._finished.pop(step, None)
+        if steps and jax.process_count() > 1:
             from jax.experimental import multihost_utils
 
             multihost_utils.sync_global_devices("flaxzoo_checkpoint_set_aside")
-        self.manager.reload()
-        for step in steps:
-            self._finished.pop(step, None)
+        if steps:
+            self.manager.reload()
+        return moved
 
 
 def array_checksums_layout(tree) -> dict[str, list]:

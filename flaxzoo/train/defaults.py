@@ -24,4 +24,5 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval_batches = 8
     c.checkpoint_every = 100
     c.keep_checkpoints = 3
+    c.resume = "auto"  # auto | new | require | force: what to do with an existing workdir (train/workdir.py)
     return c

@@ -7,6 +7,7 @@ switches. Runs resume from the newest checkpoint in the workdir, data iterator i
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -25,6 +26,7 @@ from flaxzoo.train.optim import make_optimizer
 from flaxzoo.train.sharding import batch_sharding, make_mesh, state_shardings
 from flaxzoo.train.step import TrainState, init_train_state, train_step
 from flaxzoo.train.tasks import get_loss_fn
+from flaxzoo.train.workdir import prepare as prepare_workdir, trim_metrics, write_atomic
 
 
 def to_global(batch: dict, mesh) -> dict:
@@ -58,11 +60,13 @@ def evaluate(state, eval_fn, config, mesh) -> dict:
     return {k: v / max(count, 1) for k, v in totals.items()}
 
 
+def checkpoint_arrays(state: TrainState) -> dict:
+    return {"params": state.params, "rest": state.rest, "opt_state": state.opt_state, "step": state.step}
+
+
 def train(config, workdir: str) -> TrainState:
-    os.makedirs(workdir, exist_ok=True)
-    if jax.process_index() == 0:
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(config.to_json_best_effort(indent=2))
+    # Refuses a workdir holding someone else's files or another run; records the config.
+    prepare_workdir(config, workdir)
 
     # Devices, model and optimizer state. Everything is initialised by one jitted program
     # straight into its shardings (from the logical axis names): no host copy of the full
@@ -86,12 +90,16 @@ def train(config, workdir: str) -> TrainState:
                              seed=config.seed, train=True, **config.data.pp).to_iter_dataset())
 
     # Resume from the newest checkpoint of this workdir, if there is one.
-    checkpoints = Checkpointer(workdir, keep=config.keep_checkpoints)
-    start = checkpoints.latest_step() or 0
-    if start:
-        state, data_state = checkpoints.restore(start, state)
+    # Each checkpoint is verified on restore; a bad newest one is reported and an older one used.
+    checkpoints = Checkpointer(workdir, keep=config.keep_checkpoints, best_metric=config.get("best_metric") or None,
+                               best_mode=config.get("best_mode", "max"))
+    start = 0
+    if restored := checkpoints.restore_latest(checkpoint_arrays(state)):
+        start, arrays, data_state = restored
+        state = dataclasses.replace(state, **arrays)
         data.set_state(data_state)
         print(f"Resumed from step {start} in {workdir}", flush=True)
+    trim_metrics(workdir, start)  # steps after `start` are replayed and logged again
 
     step_fn = jax.jit(functools.partial(train_step, loss_fn=loss_fn), out_shardings=(shardings, None),
                       donate_argnums=(0,))
@@ -106,10 +114,11 @@ def train(config, workdir: str) -> TrainState:
             last = step == config.total_steps
             if step % config.log_every == 0 or last:
                 writer.write(step, metrics, examples_per_step=config.batch_size)
+            eval_metrics = None
             if config.eval_every and (step % config.eval_every == 0 or last):
-                writer.write(step, evaluate(state, eval_fn, config, mesh), prefix="eval")
+                eval_metrics = writer.write(step, evaluate(state, eval_fn, config, mesh), prefix="eval")
             if step % config.checkpoint_every == 0 or last:
-                checkpoints.save(step, state, data.get_state(), force=last)
+                checkpoints.save(step, checkpoint_arrays(state), data.get_state(), metrics=eval_metrics, force=last)
     checkpoints.wait()
     checkpoints.close()
 
@@ -119,6 +128,5 @@ def train(config, workdir: str) -> TrainState:
     if jax.process_index() == 0:
         save_params(nnx.merge(state.graphdef, params, state.rest), os.path.join(workdir, "model.safetensors"),
                     model_name=config.model.name, overwrite=True)  # the run's own output, rewritten as it goes
-        with open(os.path.join(workdir, "done.json"), "w") as f:
-            json.dump({"step": int(state.step), "model": config.model.name}, f)
+        write_atomic(os.path.join(workdir, "done.json"), json.dumps({"step": int(state.step), "model": config.model.name}))
     return state

@@ -173,3 +173,45 @@ def test_no_readable_checkpoint_stops_with_a_clear_error_and_touches_nothing(ref
     out = run(workdir, env, ok=False)
     assert "CheckpointError: None of the 3 checkpoints in" in out and "Nothing was changed or deleted" in out, out
     assert snapshot(workdir) == before
+
+
+TWO_PROCESSES = """
+import os, sys
+os.environ.update(JAX_NUM_CPU_DEVICES="4", JAX_PLATFORMS="cpu")
+os.environ.pop("XLA_FLAGS", None)
+import jax
+jax.distributed.initialize(coordinator_address="127.0.0.1:" + sys.argv[2], num_processes=2,
+                           process_id=int(sys.argv[1]))
+sys.path.insert(0, {tests!r})
+from test_kill import tiny_config
+from flaxzoo.train.loop import train
+c = tiny_config()
+c.mesh.data, c.mesh.fsdp = 2, 4  # parameters sharded across the two processes
+train(c, sys.argv[3])
+"""
+
+
+def run_two_processes(workdir, env):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    code = TWO_PROCESSES.format(tests=str(ROOT / "tests"))
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(i), port, str(workdir)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT) for i in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][-3000:] + outs[1][-3000:]
+    return outs
+
+
+@pytest.mark.slow
+def test_two_processes_agree_to_fall_back_past_a_corrupted_checkpoint(env, tmp_path):
+    """Both processes verify the same global checksums and take the same fallback."""
+    reference, workdir = tmp_path / "reference", tmp_path / "run"
+    run_two_processes(reference, env)
+    damaged_copy(reference, workdir, [6], flip_bytes)
+    outs = run_two_processes(workdir, env)
+    assert all("Resumed from step 4" in out for out in outs), outs
+    assert "is unusable" in outs[0] and "is unusable" not in outs[1]  # reported once, by process 0
+    assert_bit_identical(reference, workdir)

@@ -84,6 +84,7 @@ class Checkpointer:
         return record if isinstance(record, dict) and record.get("format") == FORMAT else None
 
     def latest_step(self) -> int | None:
+        """The newest step on disk (not yet verified: restore_latest may fall back to an older one)."""
         return self.manager.latest_step()
 
     # ----- saving -----
@@ -190,9 +191,7 @@ class Checkpointer:
             except _Unusable as bad:
                 problems.append((step, str(bad)))
                 continue
-            for (bad_step, why), moved_to in zip(problems, self._set_aside([s for s, _ in problems])):
-                print(f"Checkpoint {bad_step} in {self.directory} is unusable: {why}; moved it to {moved_to} and "
-                      f"resumed from step {step}.", flush=True)
+            self._set_aside(problems, resumed_from=step)
             return step, arrays, data_state
         listing = "; ".join(f"step {s}: {why}" for s, why in problems)
         raise CheckpointError(
@@ -228,28 +227,29 @@ class Checkpointer:
             raise _Unusable("checksum mismatch in the data iterator state")
         return arrays, data_state
 
-    def _set_aside(self, steps: list[int]) -> list[str]:
-        """Move bad checkpoints newer than the one restored out of the way (kept for inspection),
-        so the resumed run can save those steps again. Returns where each went."""
-        aside = os.path.join(self.workdir, "rejected_checkpoints")
-        moved = []
-        for step in steps:
-            dest, n = os.path.join(aside, str(step)), 1
-            while os.path.exists(dest):
-                n += 1
-                dest = os.path.join(aside, f"{step}.{n}")
-            if jax.process_index() == 0:
-                os.makedirs(aside, exist_ok=True)
+    def _set_aside(self, problems: list[tuple[int, str]], *, resumed_from: int) -> None:
+        """Move the bad checkpoints newer than the one restored out of the way (kept for inspection,
+        never deleted) so the resumed run can save those steps again; one line each."""
+        if not problems:
+            return
+        if jax.process_index() == 0:
+            aside = os.path.join(self.workdir, "rejected_checkpoints")
+            os.makedirs(aside, exist_ok=True)
+            for step, why in problems:
+                dest, n = os.path.join(aside, str(step)), 1
+                while os.path.exists(dest):
+                    n += 1
+                    dest = os.path.join(aside, f"{step}.{n}")
                 shutil.move(self._step_dir(step), dest)
-            moved.append(dest)
-            self._finished.pop(step, None)
-        if steps and jax.process_count() > 1:
+                print(f"Checkpoint {step} in {self.directory} is unusable: {why}; moved it to {dest} and resumed "
+                      f"from step {resumed_from}.", flush=True)
+        if jax.process_count() > 1:
             from jax.experimental import multihost_utils
 
             multihost_utils.sync_global_devices("flaxzoo_checkpoint_set_aside")
-        if steps:
-            self.manager.reload()
-        return moved
+        self.manager.reload()
+        for step, _ in problems:
+            self._finished.pop(step, None)
 
 
 def array_checksums_layout(tree) -> dict[str, list]:

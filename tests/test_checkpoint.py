@@ -185,3 +185,15 @@ def test_rotation_never_deletes_the_last_finished_checkpoint(tmp_path):
 def test_bad_options(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         Checkpointer(str(tmp_path), **kwargs)
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+    ckpt = Checkpointer(str(tmp_path))
+    ckpt.save(1, arrays(1), {})
+    bad = arrays(2)
+    bad["opt_state"]["mu"] = bad["opt_state"]["mu"].at[3, 1].set(jnp.nan)
+    with pytest.raises(CheckpointError, match=r"Refusing to save step 2: \['opt_state'\]\['mu'\] holds NaN or inf"):
+        ckpt.save(2, bad, {})
+    ckpt.save(3, dict(arrays(3), rest={"mask": jnp.array([0.0, -jnp.inf])}), {})  # module buffers may be inf
+    ckpt.close()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["1", "3"]

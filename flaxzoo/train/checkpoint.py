@@ -24,6 +24,7 @@ import threading
 import time
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from flaxzoo.train.checksum import array_checksums, json_checksum
@@ -50,7 +51,6 @@ def _all_processes_agree(ok: bool) -> bool:
     if jax.process_count() == 1:
         return ok
     from jax.experimental import multihost_utils
-    import numpy as np
 
     return bool(np.min(multihost_utils.process_allgather(np.int32(ok))))
 
@@ -92,7 +92,16 @@ class Checkpointer:
              force: bool = False) -> bool:
         """Start an asynchronous save of `arrays` (a dict pytree of jax arrays) and the data state."""
         self._finish_pending()
-        record = {"format": FORMAT, "step": int(step), "arrays": array_checksums(arrays),
+        sums = array_checksums(arrays)
+        # A second guard behind the loop's divergence check: never write a checkpoint of NaN/inf weights or
+        # optimizer state, so the newest checkpoint on disk stays the last finite one. (Other module state
+        # may hold infinities on purpose, e.g. attention masks.)
+        non_finite = [p for p, v in sums.items() if not v[4] and not p.startswith("['rest']")]
+        if non_finite:
+            raise CheckpointError(f"Refusing to save step {step}: {non_finite[0]} holds NaN or inf (and "
+                                  f"{len(non_finite) - 1} more arrays); the newest checkpoint is still the last "
+                                  f"finite one. Lower the learning rate or check the data, then resume.")
+        record = {"format": FORMAT, "step": int(step), "arrays": sums,
                   "data": json_checksum(data_state), "metrics": self._plain_metrics(metrics)}
         args = ocp.args.Composite(state=ocp.args.StandardSave(arrays), data=ocp.args.JsonSave(data_state))
         saved = self.manager.save(step, args=args, force=force)

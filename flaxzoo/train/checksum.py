@@ -4,7 +4,7 @@ Each leaf's bits are read as unsigned integers and summed twice modulo 2**32: on
 once mixed with each element's position (so swapped values change it too). Integer sums are
 exact whatever the reduction order, so the result does not depend on the mesh the array lives
 on: a checkpoint saved on one mesh verifies on another. The sums are one jitted collective, so
-every process gets the same numbers.
+every process gets the same numbers. The same pass says whether each leaf is all finite.
 """
 from __future__ import annotations
 
@@ -39,12 +39,13 @@ def _leaf_sums(x: jax.Array) -> jax.Array:
         stride *= bits.shape[axis]
     mixed = (bits ^ (index * jnp.uint32(0x9E3779B9))) * jnp.uint32(0x85EBCA6B)
     mixed = mixed ^ (mixed >> 13)
-    return jnp.stack([jnp.sum(bits, dtype=jnp.uint32), jnp.sum(mixed, dtype=jnp.uint32)])
+    finite = jnp.all(jnp.isfinite(x)) if jnp.issubdtype(x.dtype, jnp.inexact) else True
+    return jnp.stack([jnp.sum(bits, dtype=jnp.uint32), jnp.sum(mixed, dtype=jnp.uint32), jnp.uint32(finite)])
 
 
 @functools.partial(jax.jit, static_argnames="out_sharding")
 def _all_sums(leaves, out_sharding=None):
-    sums = jnp.stack([_leaf_sums(x) for x in leaves]) if leaves else jnp.zeros((0, 2), jnp.uint32)
+    sums = jnp.stack([_leaf_sums(x) for x in leaves]) if leaves else jnp.zeros((0, 3), jnp.uint32)
     return sums if out_sharding is None else jax.lax.with_sharding_constraint(sums, out_sharding)
 
 
@@ -57,7 +58,7 @@ def _replicated(leaves) -> NamedSharding | None:
 
 
 def array_checksums(tree) -> dict[str, list]:
-    """{leaf path: [shape, dtype, plain sum, position-mixed sum]} for every array in `tree`."""
+    """{leaf path: [shape, dtype, plain sum, position-mixed sum, all finite]} for every array in `tree`."""
     paths_leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     # One program per set of devices (a jitted computation cannot mix arrays committed to different ones).
     groups: dict = {}
@@ -71,7 +72,7 @@ def array_checksums(tree) -> dict[str, list]:
         out = np.asarray(jax.device_get(_all_sums(leaves, out_sharding=_replicated(leaves))))
         for i, s in zip(indices, out):
             sums[i] = s
-    return {jax.tree_util.keystr(path): [list(leaf.shape), str(leaf.dtype), int(s[0]), int(s[1])]
+    return {jax.tree_util.keystr(path): [list(leaf.shape), str(leaf.dtype), int(s[0]), int(s[1]), bool(s[2])]
             for (path, leaf), s in zip(paths_leaves, sums)}
 
 

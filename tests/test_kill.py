@@ -128,6 +128,7 @@ def test_sigkill_during_and_between_saves_then_resume_is_bit_identical(reference
     # 3. Resumed from 4 to the end: the same weights, bit for bit, and each step logged once.
     out = run(workdir, env)
     assert "Resumed from step 4" in out.split("Resumed from step 2")[-1]
+    assert not glob.glob(f"{workdir}/checkpoints/*tmp*")  # the half-written save of the first kill is gone
     assert_bit_identical(reference, workdir)
     assert train_steps_logged(workdir) == list(range(1, STEPS + 1))
 

@@ -15,6 +15,7 @@ good checkpoint is never deleted, not even while a newer one is still being writ
 """
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import math
@@ -191,6 +192,7 @@ class Checkpointer:
         self.manager.reload()
         steps = sorted(self.manager.all_steps(), reverse=True)
         if not steps:
+            self._remove_unfinished_saves()
             return None
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         problems = []
@@ -201,6 +203,7 @@ class Checkpointer:
                 problems.append((step, str(bad)))
                 continue
             self._set_aside(problems, resumed_from=step)
+            self._remove_unfinished_saves()
             return step, arrays, data_state
         listing = "; ".join(f"step {s}: {why}" for s, why in problems)
         raise CheckpointError(
@@ -235,6 +238,13 @@ class Checkpointer:
         if json_checksum(data_state) != record["data"]:
             raise _Unusable("checksum mismatch in the data iterator state")
         return arrays, data_state
+
+    def _remove_unfinished_saves(self) -> None:
+        """Delete orbax's temporary folders of saves cut short by a kill: never a checkpoint, only
+        half of one (done once a good checkpoint or none at all is found, so a failed restore leaves them)."""
+        if jax.process_index() == 0:
+            for path in glob.glob(os.path.join(glob.escape(self.directory), "*.orbax-checkpoint-tmp*")):
+                shutil.rmtree(path, ignore_errors=True)
 
     def _set_aside(self, problems: list[tuple[int, str]], *, resumed_from: int) -> None:
         """Move the bad checkpoints newer than the one restored out of the way (kept for inspection,

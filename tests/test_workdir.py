@@ -79,8 +79,10 @@ def test_force_continues_with_a_changed_model_config_and_records_it(tmp_path, ca
     prepare(config(), str(tmp_path))
     assert prepare(config(resume="force", model__kwargs__drop_path_rate=0.1), str(tmp_path)) == "resume"
     assert "model.kwargs.drop_path_rate: (unset) -> 0.1" in capsys.readouterr().out
-    # From now on the run is the changed one: auto resumes it without force.
+    # From now on the run is the changed one: auto resumes it without force, and refuses the old config.
     assert prepare(config(model__kwargs__drop_path_rate=0.1), str(tmp_path)) == "resume"
+    with pytest.raises(WorkdirError, match=r"model.kwargs.drop_path_rate: 0.1 -> \(unset\)"):
+        prepare(config(), str(tmp_path))
 
 
 def test_new_and_require(tmp_path):

@@ -131,7 +131,7 @@ def _decide(config: dict, workdir: str, mode: str) -> str:
                            f"or --config.resume=auto to continue that run.")
     marker = _read_json(os.path.join(workdir, MARKER), "run marker")
     if marker.get("identity") != _hash(_identity(config)) and mode != "force":
-        earlier = os.path.join(workdir, "config.json")
+        earlier = os.path.join(workdir, _recorded_configs(workdir)[-1])  # the run's config as of now
         changes = config_diff(_identity(_read_json(earlier, "run config")), _identity(config)) \
             if os.path.exists(earlier) else []
         raise WorkdirError(
@@ -142,6 +142,11 @@ def _decide(config: dict, workdir: str, mode: str) -> str:
         raise WorkdirError(f"config.resume='require' but the run in {workdir} has no checkpoint yet; use "
                            f"--config.resume=auto to start it from scratch.")
     return "resume"
+
+
+def _marker(plain: dict) -> str:
+    return json.dumps({"format": "flaxzoo-run-v1", "model": (plain.get("model") or {}).get("name"),
+                       "task": (plain.get("task") or {}).get("name"), "identity": _hash(_identity(plain))}, indent=2)
 
 
 def prepare(config, workdir: str) -> str:
@@ -162,9 +167,7 @@ def prepare(config, workdir: str) -> str:
         if decision == "new":
             os.makedirs(workdir, exist_ok=True)
             # The marker first: a folder with it is ours, so a run killed right here can still resume.
-            write_atomic(os.path.join(workdir, MARKER), json.dumps(
-                {"format": "flaxzoo-run-v1", "model": plain["model"]["name"], "task": plain["task"]["name"],
-                 "identity": _hash(_identity(plain))}, indent=2))
+            write_atomic(os.path.join(workdir, MARKER), _marker(plain))
             write_atomic(os.path.join(workdir, "config.json"), text)
         elif not os.path.exists(os.path.join(workdir, "config.json")):  # killed between the two writes above
             write_atomic(os.path.join(workdir, "config.json"), text)
@@ -189,9 +192,7 @@ def _record_resumed_config(workdir: str, plain: dict, text: str) -> None:
     print(f"Resuming {workdir} with a changed config (recorded in {name}; config.json keeps the first):\n  "
           + "\n  ".join(changes), flush=True)
     if _identity(latest) != _identity(plain):
-        marker = _read_json(os.path.join(workdir, MARKER), "run marker")
-        marker["identity"] = _hash(_identity(plain))  # the run now trains the changed model/task config
-        write_atomic(os.path.join(workdir, MARKER), json.dumps(marker, indent=2))
+        write_atomic(os.path.join(workdir, MARKER), _marker(plain))  # the run now trains the changed config
 
 
 def trim_metrics(workdir: str, step: int) -> None:

@@ -94,10 +94,13 @@ def _checkpoint_steps(workdir: str) -> list[int]:
 
 
 def _recorded_configs(workdir: str) -> list[str]:
-    """config.json, then every config.resume-*.json in the order they were written."""
-    names = [n for n in os.listdir(workdir) if n.startswith("config.resume-") and n.endswith(".json")]
-    names.sort(key=lambda n: os.stat(os.path.join(workdir, n)).st_mtime_ns)
-    return ["config.json"] + names
+    """config.json, then every config.resume-<step>[.<n>].json in the order they were written."""
+    order = {}
+    for name in os.listdir(workdir):
+        parts = name[len("config.resume-"):-len(".json")].split(".")
+        if name.startswith("config.resume-") and name.endswith(".json") and all(p.isdigit() for p in parts):
+            order[name] = tuple(int(p) for p in parts) + (1,) * (2 - len(parts))
+    return ["config.json"] + sorted(order, key=order.get)
 
 
 def _read_json(path: str, what: str) -> dict:

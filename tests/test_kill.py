@@ -6,7 +6,6 @@ give bit-identical weights). They share a persistent compilation cache, so only 
 compiles (with most XLA optimisations off, as they buy nothing at this size).
 """
 import glob
-import hashlib
 import json
 import os
 import pathlib
@@ -18,6 +17,7 @@ import time
 
 import numpy as np
 import pytest
+from test_checkpoint import flip_bytes, snapshot
 
 ROOT = pathlib.Path(__file__).parents[1]
 STEPS, EVERY = 6, 2  # checkpoints at 2, 4, 6 (all kept)
@@ -139,13 +139,6 @@ def damaged_copy(reference, workdir, steps, damage):
         damage(workdir / "checkpoints" / str(step))
 
 
-def flip_bytes(step_dir):
-    path = max((step_dir / "state" / "d").iterdir(), key=lambda p: p.stat().st_size)  # orbax's array data
-    data = bytearray(path.read_bytes())
-    data[len(data) // 3: len(data) // 3 + 16] = bytes(b ^ 0xFF for b in data[len(data) // 3: len(data) // 3 + 16])
-    path.write_bytes(bytes(data))
-
-
 def test_corrupted_newest_checkpoint_falls_back_and_finishes(reference, env, tmp_path):
     workdir = tmp_path / "run"
     damaged_copy(reference, workdir, [6], flip_bytes)
@@ -155,11 +148,6 @@ def test_corrupted_newest_checkpoint_falls_back_and_finishes(reference, env, tmp
     assert "resumed from step 4" in reports[0] and "Resumed from step 4" in out
     assert (workdir / "rejected_checkpoints" / "6").is_dir()  # kept for inspection
     assert_bit_identical(reference, workdir)
-
-
-def snapshot(folder):
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_no_readable_checkpoint_stops_with_a_clear_error_and_touches_nothing(reference, env, tmp_path):

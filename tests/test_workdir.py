@@ -42,18 +42,17 @@ def test_same_run_resumes_and_a_changed_config_is_recorded_beside(tmp_path, caps
     first = (run / "config.json").read_text()
     assert prepare(config(), str(run)) == "resume"
     assert files(run) == ["config.json", MARKER]  # nothing changed, nothing recorded
-    (run / "checkpoints" / "4").mkdir(parents=True)
     capsys.readouterr()
     assert prepare(config(total_steps=20, optim__lr=0.002), str(run)) == "resume"
     assert (run / "config.json").read_text() == first  # the first config is never rewritten
-    recorded = json.loads((run / "config.resume-4.json").read_text())
+    recorded = json.loads((run / "config.resume-1.json").read_text())
     assert recorded["total_steps"] == 20
     out = capsys.readouterr().out
-    assert "config.resume-4.json" in out and "total_steps: 10 -> 20" in out and "optim.lr: 0.001 -> 0.002" in out
+    assert "config.resume-1.json" in out and "total_steps: 10 -> 20" in out and "optim.lr: 0.001 -> 0.002" in out
     # A further change is compared with the newest recorded config, and gets its own file.
     assert prepare(config(total_steps=30, optim__lr=0.002), str(run)) == "resume"
     assert "total_steps: 20 -> 30" in capsys.readouterr().out
-    assert json.loads((run / "config.resume-4.2.json").read_text())["total_steps"] == 30
+    assert json.loads((run / "config.resume-2.json").read_text())["total_steps"] == 30
 
 
 def test_folder_of_someone_else_is_refused_and_untouched(tmp_path):

@@ -15,7 +15,7 @@ by `config.resume`:
 
 A folder with files but no marker (someone's data, another tool's run) is always refused. The
 first run's `config.json` is never rewritten: a changed config on resume goes to
-`config.resume-<step>.json` beside it, and the differences are printed. Files are written to a
+`config.resume-<n>.json` beside it (n = 1, 2, ...), and the differences are printed. Files are written to a
 fresh temporary name in the same folder and renamed into place (`write_atomic`), so a crash
 never leaves half a file and a rename never replaces a file flaxzoo did not write.
 """
@@ -94,13 +94,11 @@ def _checkpoint_steps(workdir: str) -> list[int]:
 
 
 def _recorded_configs(workdir: str) -> list[str]:
-    """config.json, then every config.resume-<step>[.<n>].json in the order they were written."""
-    order = {}
-    for name in os.listdir(workdir):
-        parts = name[len("config.resume-"):-len(".json")].split(".")
-        if name.startswith("config.resume-") and name.endswith(".json") and all(p.isdigit() for p in parts):
-            order[name] = tuple(int(p) for p in parts) + (1,) * (2 - len(parts))
-    return ["config.json"] + sorted(order, key=order.get)
+    """config.json, then config.resume-1.json, config.resume-2.json, ... (one per changed restart)."""
+    numbers = sorted(int(n[len("config.resume-"):-len(".json")]) for n in os.listdir(workdir)
+                     if n.startswith("config.resume-") and n.endswith(".json")
+                     and n[len("config.resume-"):-len(".json")].isdigit())
+    return ["config.json"] + [f"config.resume-{n}.json" for n in numbers]
 
 
 def _read_json(path: str, what: str) -> dict:
@@ -185,12 +183,12 @@ def _record_resumed_config(workdir: str, plain: dict, text: str) -> None:
                           {k: v for k, v in plain.items() if k != "resume"})
     if not changes:
         return
-    steps = _checkpoint_steps(workdir)
-    base = f"config.resume-{steps[-1] if steps else 0}"
-    name, n = f"{base}.json", 1
-    while os.path.exists(os.path.join(workdir, name)):
+    # Numbered, not named after a step: which checkpoint the run resumes from is known only after
+    # it has been verified.
+    n = len(_recorded_configs(workdir))
+    while os.path.exists(os.path.join(workdir, f"config.resume-{n}.json")):
         n += 1
-        name = f"{base}.{n}.json"
+    name = f"config.resume-{n}.json"
     write_atomic(os.path.join(workdir, name), text)
     print(f"Resuming {workdir} with a changed config (recorded in {name}; config.json keeps the first):\n  "
           + "\n  ".join(changes), flush=True)

@@ -142,13 +142,23 @@ def test_no_good_checkpoint_is_a_clear_error_and_touches_nothing(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-def test_checkpoint_of_another_model_is_named(tmp_path):
-    save_steps(tmp_path, [2])
+def test_checkpoint_of_another_model_or_optimizer_is_refused_not_loaded(tmp_path):
+    """A sound checkpoint with other arrays (e.g. resumed with another optimizer chain) is a config problem, not
+    damage: one clear error, no fallback, nothing moved."""
+    save_steps(tmp_path, [2, 3])
+    before = snapshot(tmp_path)
     other = arrays(0)
     other["params"]["w"] = jnp.zeros((16, 5))
-    with pytest.raises(CheckpointError, match=r"\['params'\]\['w'\] is \[\[16, 4\], 'float32'\] in the checkpoint "
-                                              r"but \[\[16, 5\], 'float32'\] in this run"):
+    with pytest.raises(CheckpointError, match=r"Checkpoint 3 .* does not fit this run: array \['params'\]\['w'\] is "
+                                              r"\[\[16, 4\], 'float32'\] in the checkpoint but \[\[16, 5\], 'float32'\] "
+                                              r"in this run.*Nothing was changed"):
         Checkpointer(str(tmp_path)).restore_latest(other)
+    other = arrays(0)
+    other["opt_state"] = {"clip": {}, "adam": other["opt_state"]}
+    with pytest.raises(CheckpointError, match=r"does not fit this run: 1 of its arrays are not in this run \(e.g. "
+                                              r"\['opt_state'\]\['mu'\]\) and 1 of this run's are not in it"):
+        Checkpointer(str(tmp_path)).restore_latest(other)
+    assert snapshot(tmp_path) == before
 
 
 def test_rotation_keeps_newest_and_best(tmp_path):

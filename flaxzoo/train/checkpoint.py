@@ -42,6 +42,10 @@ class _Unusable(Exception):
     """One checkpoint is corrupted, truncated or incomplete (the message says which and how)."""
 
 
+class _DoesNotFit(Exception):
+    """A sound checkpoint whose arrays are not the ones this run has (another model or optimizer config)."""
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
@@ -199,6 +203,12 @@ class Checkpointer:
         for step in steps:
             try:
                 arrays, data_state = self._restore_verified(step, like, target)
+            except _DoesNotFit as misfit:  # not damage: every older checkpoint would be refused the same way
+                raise CheckpointError(
+                    f"Checkpoint {step} in {self.directory} does not fit this run: {misfit}. The config changed in a "
+                    f"way that changes the saved state (the model, or optimizer options such as optim.clip_norm); "
+                    f"resume with the config it was saved with (config.json, or the newest config.resume-*.json), "
+                    f"or train this config in a new workdir. Nothing was changed or deleted.") from None
             except _Unusable as bad:
                 problems.append((step, str(bad)))
                 continue
@@ -217,7 +227,7 @@ class Checkpointer:
         expected = record["arrays"]
         saved, wanted = {p: v[:2] for p, v in expected.items()}, array_checksums_layout(like)
         if saved != wanted:
-            raise _Unusable(_layout_difference(saved, wanted))
+            raise _DoesNotFit(_layout_difference(saved, wanted))
         args = ocp.args.Composite(state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore())
         error = None
         asyncio_log = logging.getLogger("asyncio")  # orbax's failed read tasks would each dump a traceback
@@ -280,7 +290,7 @@ def array_checksums_layout(tree) -> dict[str, list]:
 def _layout_difference(saved: dict, wanted: dict) -> str:
     missing, extra = sorted(set(wanted) - set(saved)), sorted(set(saved) - set(wanted))
     if missing or extra:
-        return (f"it holds a different set of arrays than this run needs (missing {missing[:3]}, "
-                f"unexpected {extra[:3]}): was it written by another model or config?")
+        return (f"{len(extra)} of its arrays are not in this run (e.g. {', '.join(extra[:2])}) and {len(missing)} of "
+                f"this run's are not in it (e.g. {', '.join(missing[:2])})")
     changed = next(p for p in wanted if saved[p] != wanted[p])
     return f"array {changed} is {saved[changed]} in the checkpoint but {wanted[changed]} in this run"

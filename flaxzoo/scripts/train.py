@@ -109,12 +109,16 @@ def run(argv: list[str]) -> int:
     print(f"Training {config.model.name} on {config.data.train} for {config.total_steps} steps in "
           f"{args.workdir} ({jax.device_count()} {jax.devices()[0].platform} devices); building the model and "
           f"compiling the train step first, which takes a while.", flush=True)
-    # A run that diverges stops with one message (the loop's TrainingDiverged, where the loop has it):
-    # the work ran and failed, so exit code 1; its workdir keeps the last finite checkpoint.
-    diverged = getattr(loop, "TrainingDiverged", ())
+    from flaxzoo.train.checkpoint import CheckpointError
+    from flaxzoo.train.workdir import WorkdirError
+
     try:
         loop.train(config, args.workdir)
-    except diverged as e:
+    except WorkdirError as e:  # someone else's files or another run in the workdir: nothing was touched
+        return cli._print_error(cli.one_line(e))
+    except (loop.TrainingDiverged, CheckpointError) as e:
+        # The work ran and failed (exit 1): a diverged run keeps its last finite checkpoint; a workdir whose
+        # checkpoints are all unusable is left as it was.
         print(f"error: {cli.one_line(e)}", file=sys.stderr, flush=True)
         return cli.EXIT_FAILED
     return cli.EXIT_OK

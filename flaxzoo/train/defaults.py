@@ -29,4 +29,5 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval_batches = 0  # 0 = the whole eval split; N caps it at N batches
     c.checkpoint_every = 100
     c.keep_checkpoints = 3
+    c.resume = "auto"  # auto | new | require | force: what to do with an existing workdir (train/workdir.py)
     return c

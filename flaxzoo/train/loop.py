@@ -22,9 +22,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 from flaxzoo.data.pipeline import make_dataset, make_source
 from flaxzoo.models.convert.common import save_params
 from flaxzoo.models.registry import create_model
-from flaxzoo.train import perf
+from flaxzoo.train import config_check, perf
 from flaxzoo.train.checkpoint import Checkpointer
-from flaxzoo.train import config_check
 from flaxzoo.train.evaluate import eval_step, evaluate, pad_batch, preview_step
 from flaxzoo.train.metrics import MetricWriter
 from flaxzoo.train.optim import make_optimizer, make_schedule
@@ -33,6 +32,7 @@ from flaxzoo.train.sharding import batch_sharding, make_mesh, state_shardings
 from flaxzoo.train.step import (TrainState, describe_nonfinite, init_train_state, state_arrays, state_from_arrays,
                                 train_step)
 from flaxzoo.train.tasks import get_loss_fn, get_preview_fn
+from flaxzoo.train.workdir import prepare as prepare_workdir, trim_metrics, write_atomic
 
 # The model's `dtype` constructor argument per config.compute_dtype (None: the models' float32 default).
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
@@ -63,10 +63,8 @@ def check_finite(state: TrainState) -> None:
 def train(config, workdir: str, *, devices=None) -> TrainState:
     # A bad value is one message now, not a crash (or a no-op run) later.
     config_check.check_config(config, num_devices=len(devices) if devices else None)
-    os.makedirs(workdir, exist_ok=True)
-    if jax.process_index() == 0:
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(config.to_json_best_effort(indent=2))
+    # Refuses a workdir holding someone else's files or another run; records the config (never rewrites it).
+    prepare_workdir(config, workdir)
 
     # Devices, model and optimizer state. Everything is initialised by one jitted program
     # straight into its shardings (from the logical axis names): no host copy of the full
@@ -110,6 +108,7 @@ def train(config, workdir: str, *, devices=None) -> TrainState:
         state = state_from_arrays(state, arrays)
         data.set_state(data_state)
         print(f"Resumed from step {start} in {workdir}", flush=True)
+    trim_metrics(workdir, start)  # steps after `start` are replayed and logged again
 
     step_jit = jax.jit(functools.partial(train_step, loss_fn=loss_fn, grad_accum_steps=config.grad_accum_steps,
                                          ema_decay=config.ema_decay),
@@ -123,43 +122,44 @@ def train(config, workdir: str, *, devices=None) -> TrainState:
     rng = jax.random.key(config.seed)
     preempted = False
 
-    with jax.set_mesh(mesh):
-        for step in range(start + 1, config.total_steps + 1):
-            batch = to_global(next(data), mesh)
-            if step == start + 1:  # compile once, ahead of time, to report what a step costs
-                step_fn = step_jit.lower(state, batch, rng).compile()
-                stats = perf.compiled_stats(step_fn)
-                writer.compiled(stats, perf.describe(stats))
-            state, metrics = step_fn(state, batch, jax.random.fold_in(rng, step))
-            writer.progress(step)
-            last = step == config.total_steps
-            if step % config.log_every == 0 or last:
-                check_finite(state)
-                writer.write(step, metrics, examples_per_step=config.batch_size,
-                             extra={"train/lr": float(schedule(step - 1))})
-            eval_metrics = None
-            if eval_data is not None and (step % config.eval_every == 0 or last):
-                check_finite(state)
-                eval_metrics = evaluate(functools.partial(eval_fn, state), eval_data, lambda b: to_global(b, mesh),
-                                        local_batch=local_batch, max_batches=config.eval_batches)
-                eval_metrics = writer.write(step, eval_metrics, prefix="eval")
-                if preview_fn is not None:
-                    first = to_global(pad_batch(next(iter(eval_data)), local_batch), mesh)
-                    writer.images(step, "eval/input_output_target", preview_fn(state, first))
-            preempted = preemption.reached(step)
-            if step % config.checkpoint_every == 0 or last or preempted:
-                check_finite(state)  # a non-finite state is never saved
-                checkpoints.save(step, state_arrays(state), data.get_state(), metrics=eval_metrics,
-                                 force=last or preempted)
-            if preempted:
-                checkpoints.wait()
-                writer.print(f"Preempted: saved a checkpoint at step {step} in {workdir}; rerun the same command "
-                             f"to resume from it.")
-                break
-    preemption.close()
-    writer.close()
-    checkpoints.wait()
-    checkpoints.close()
+    try:
+        with jax.set_mesh(mesh):
+            for step in range(start + 1, config.total_steps + 1):
+                batch = to_global(next(data), mesh)
+                if step == start + 1:  # compile once, ahead of time, to report what a step costs
+                    step_fn = step_jit.lower(state, batch, rng).compile()
+                    stats = perf.compiled_stats(step_fn)
+                    writer.compiled(stats, perf.describe(stats))
+                state, metrics = step_fn(state, batch, jax.random.fold_in(rng, step))
+                writer.progress(step)
+                last = step == config.total_steps
+                if step % config.log_every == 0 or last:
+                    check_finite(state)
+                    writer.write(step, metrics, examples_per_step=config.batch_size,
+                                 extra={"train/lr": float(schedule(step - 1))})
+                eval_metrics = None
+                if eval_data is not None and (step % config.eval_every == 0 or last):
+                    check_finite(state)
+                    eval_metrics = evaluate(functools.partial(eval_fn, state), eval_data, lambda b: to_global(b, mesh),
+                                            local_batch=local_batch, max_batches=config.eval_batches)
+                    eval_metrics = writer.write(step, eval_metrics, prefix="eval")
+                    if preview_fn is not None:
+                        first = to_global(pad_batch(next(iter(eval_data)), local_batch), mesh)
+                        writer.images(step, "eval/input_output_target", preview_fn(state, first))
+                preempted = preemption.reached(step)
+                if step % config.checkpoint_every == 0 or last or preempted:
+                    check_finite(state)  # a non-finite state is never saved
+                    checkpoints.save(step, state_arrays(state), data.get_state(), metrics=eval_metrics,
+                                     force=last or preempted)
+                if preempted:
+                    checkpoints.wait()
+                    writer.print(f"Preempted: saved a checkpoint at step {step} in {workdir}; rerun the same command "
+                                 f"to resume from it.")
+                    break
+    finally:  # also when a run stops on an error: the save in flight (always of a finite state) completes
+        preemption.close()
+        writer.close()
+        checkpoints.close()
     if preempted:
         return state
 
@@ -177,8 +177,7 @@ def train(config, workdir: str, *, devices=None) -> TrainState:
             save_params(nnx.merge(state.graphdef, params, state.rest), os.path.join(workdir, name),
                         model_name=config.model.name, model_kwargs=dict(config.model.kwargs),
                         overwrite=True)  # the run's own output, rewritten as it goes
-        with open(os.path.join(workdir, "done.json"), "w") as f:
-            json.dump({"step": int(state.step), "model": config.model.name,
-                       "weights": f"ema (decay {config.ema_decay})" if use_ema else "raw",
-                       "compute_dtype": config.compute_dtype}, f)
+        write_atomic(os.path.join(workdir, "done.json"), json.dumps({
+            "step": int(state.step), "model": config.model.name,
+            "weights": f"ema (decay {config.ema_decay})" if use_ema else "raw", "compute_dtype": config.compute_dtype}))
     return state

@@ -2,8 +2,8 @@
 terminal a progress bar with throughput and ETA (elsewhere, e.g. a log file, one plain line per log step).
 
 Only process 0 writes. No TensorFlow is needed. `metrics.jsonl` rows are {"step": n, "<prefix>/<name>":
-value, ...}; after a resume from step s the rows of steps after s are dropped first, so the replayed
-steps replace their rows instead of appearing twice.
+value, ...}; after a resume from step s the loop drops the rows of later steps first
+(`workdir.trim_metrics`), so the replayed steps replace their rows instead of appearing twice.
 """
 from __future__ import annotations
 
@@ -19,20 +19,6 @@ from tqdm import tqdm
 from flaxzoo.train.tensorboard import TensorBoard
 
 
-def drop_rows_after(path: str, step: int) -> None:
-    """Keep only the rows of `path` up to `step` (rewritten to a temporary file, then renamed)."""
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        lines = [line for line in f if line.strip()]
-    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
-    if len(kept) != len(lines):
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            f.writelines(kept)
-        os.replace(tmp, path)
-
-
 class MetricWriter:
     def __init__(self, workdir: str, total_steps: int, *, start_step: int = 0, peak_flops: float | None = None):
         self.path = os.path.join(workdir, "metrics.jsonl")
@@ -44,7 +30,6 @@ class MetricWriter:
         self.tb = TensorBoard(workdir, active=self.active)
         self.bar = None
         if self.active:
-            drop_rows_after(self.path, start_step)
             # A bar only on a terminal; piped into a log file it would bury the metric lines.
             self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
                             disable=not sys.stdout.isatty(), file=sys.stdout)

@@ -134,48 +134,52 @@ def train(config, workdir: str, *, devices=None) -> TrainState:
     preview = get_preview_fn(config.task.name)
     preview_fn = preview and jax.jit(lambda state, batch: preview_step(state, batch, preview, use_ema=use_ema))
     local_batch = config.batch_size // jax.process_count()
-    writer = MetricWriter(workdir, config.total_steps, start_step=start, peak_flops=perf.peak_flops(mesh.devices.flat[0]))
+    writer = MetricWriter(workdir, config.total_steps, start_step=start,
+                          peak_flops=perf.peak_flops(mesh.devices.flat[0]))
     preemption = Preemption()
     rng = jax.random.key(config.seed)
     preempted = False
 
-    with jax.set_mesh(mesh):
-        for step in range(start + 1, config.total_steps + 1):
-            batch = to_global(next(data), mesh)
-            if step == start + 1:  # compile once, ahead of time, to report what a step costs
-                step_fn = step_jit.lower(state, batch, rng).compile()
-                stats = perf.compiled_stats(step_fn)
-                writer.compiled(stats, perf.describe(stats))
-            state, metrics = step_fn(state, batch, jax.random.fold_in(rng, step))
-            writer.progress(step)
-            last = step == config.total_steps
-            if step % config.log_every == 0 or last:
-                check_finite(state)
-                writer.write(step, metrics, examples_per_step=config.batch_size,
-                             extra={"train/lr": float(schedule(step - 1))})
-            eval_metrics = None
-            if eval_data is not None and (step % config.eval_every == 0 or last):
-                check_finite(state)
-                eval_metrics = evaluate(functools.partial(eval_fn, state), eval_data, lambda b: to_global(b, mesh),
-                                        local_batch=local_batch, max_batches=config.eval_batches)
-                eval_metrics = writer.write(step, eval_metrics, prefix="eval")
-                if preview_fn is not None:
-                    first = to_global(pad_batch(next(iter(eval_data)), local_batch), mesh)
-                    writer.images(step, "eval/input_output_target", preview_fn(state, first))
-            preempted = preemption.reached(step)
-            if step % config.checkpoint_every == 0 or last or preempted:
-                check_finite(state)  # a non-finite state is never saved
-                checkpoints.save(step, state_arrays(state), data.get_state(), metrics=eval_metrics,
-                                 force=last or preempted)
-            if preempted:
-                checkpoints.wait()
-                writer.print(f"Preempted: saved a checkpoint at step {step} in {workdir}; rerun the same command "
-                             f"to resume from it.")
-                break
-    preemption.close()
-    writer.close()
-    checkpoints.wait()
-    checkpoints.close()
+    try:
+        with jax.set_mesh(mesh):
+            for step in range(start + 1, config.total_steps + 1):
+                batch = to_global(next(data), mesh)
+                if step == start + 1:  # compile once, ahead of time, to report what a step costs
+                    step_fn = step_jit.lower(state, batch, rng).compile()
+                    stats = perf.compiled_stats(step_fn)
+                    writer.compiled(stats, perf.describe(stats))
+                state, metrics = step_fn(state, batch, jax.random.fold_in(rng, step))
+                writer.progress(step)
+                last = step == config.total_steps
+                if step % config.log_every == 0 or last:
+                    check_finite(state)
+                    writer.write(step, metrics, examples_per_step=config.batch_size,
+                                 extra={"train/lr": float(schedule(step - 1))})
+                eval_metrics = None
+                if eval_data is not None and (step % config.eval_every == 0 or last):
+                    check_finite(state)
+                    eval_metrics = evaluate(functools.partial(eval_fn, state), eval_data,
+                                            functools.partial(to_global, mesh=mesh), local_batch=local_batch,
+                                            max_batches=config.eval_batches)
+                    eval_metrics = writer.write(step, eval_metrics, prefix="eval")
+                    if preview_fn is not None:
+                        first = to_global(pad_batch(next(iter(eval_data)), local_batch), mesh)
+                        writer.images(step, "eval/input_output_target", preview_fn(state, first))
+                preempted = preemption.reached(step)
+                if step % config.checkpoint_every == 0 or last or preempted:
+                    check_finite(state)  # a non-finite state is never saved
+                    checkpoints.save(step, state_arrays(state), data.get_state(), metrics=eval_metrics,
+                                     force=last or preempted)
+                if preempted:
+                    checkpoints.wait()
+                    writer.print(f"Preempted: saved a checkpoint at step {step} in {workdir}; rerun the same "
+                                 f"command to resume from it.")
+                    break
+    finally:  # also when the run diverges: earlier saves finish, the SIGTERM handler is restored
+        preemption.close()
+        writer.close()
+        checkpoints.wait()
+        checkpoints.close()
     if preempted:
         return state
 

@@ -17,6 +17,7 @@ def get_config(arg=None):
     c.model.kwargs.features = 4
     c.model.kwargs.num_stages = 1
     c.model.kwargs.depth = 1
+    c.model.kwargs.num_supervision_scales = 1
     c.model.kwargs.block_size_hr = c.model.kwargs.grid_size_hr = (2, 2)
     c.model.kwargs.block_size_lr = c.model.kwargs.grid_size_lr = (2, 2)
     c.model.kwargs.conv_init_scale = 0.5

@@ -154,5 +154,6 @@ def test_restoration_eval_writes_an_image_grid(tmp_path):
     events = [e for f in (workdir / "tb").iterdir() for e in read_events(f)]
     images = [v.image for e in events for v in e.summary.value if v.tag == "eval/input_output_target"]
     assert len(images) == 1
-    assert images[0].width == 3 * images[0].height  # input | output | target side by side
+    # 4 examples in a row (tensorboardX tiles a batch), each input | output | target side by side
+    assert (images[0].width, images[0].height) == (4 * 3 * 16, 16)
     assert any("eval/psnr" in r for r in rows(workdir))

@@ -35,7 +35,8 @@ def preview_step(state, batch: dict, preview, *, use_ema: bool = False):
     return preview(eval_model(state, use_ema=use_ema), batch)
 
 
-def eval_step(state, batch: dict, loss_fn, *, use_ema: bool = False) -> dict:
+def eval_step(state, batch: dict, loss_fn, *, use_ema: bool = False) -> tuple[dict, jax.Array]:
+    """(metric means over the real examples, their weight: the task's `count` or the number of real examples)."""
     model = eval_model(state, use_ema=use_ema)
     loss, metrics = loss_fn(model, batch, jax.random.key(0))
     metrics = {"loss": loss, **metrics}

@@ -117,7 +117,8 @@ def train(config, workdir: str, *, devices=None) -> TrainState:
     preview = get_preview_fn(config.task.name)
     preview_fn = preview and jax.jit(lambda state, batch: preview_step(state, batch, preview, use_ema=use_ema))
     local_batch = config.batch_size // jax.process_count()
-    writer = MetricWriter(workdir, config.total_steps, start_step=start, peak_flops=perf.peak_flops(mesh.devices.flat[0]))
+    writer = MetricWriter(workdir, config.total_steps, start_step=start,
+                          peak_flops=perf.peak_flops(mesh.devices.flat[0]))
     preemption = Preemption()
     rng = jax.random.key(config.seed)
     preempted = False
@@ -140,8 +141,9 @@ def train(config, workdir: str, *, devices=None) -> TrainState:
                 eval_metrics = None
                 if eval_data is not None and (step % config.eval_every == 0 or last):
                     check_finite(state)
-                    eval_metrics = evaluate(functools.partial(eval_fn, state), eval_data, lambda b: to_global(b, mesh),
-                                            local_batch=local_batch, max_batches=config.eval_batches)
+                    eval_metrics = evaluate(functools.partial(eval_fn, state), eval_data,
+                                            functools.partial(to_global, mesh=mesh), local_batch=local_batch,
+                                            max_batches=config.eval_batches)
                     eval_metrics = writer.write(step, eval_metrics, prefix="eval")
                     if preview_fn is not None:
                         first = to_global(pad_batch(next(iter(eval_data)), local_batch), mesh)
@@ -153,12 +155,13 @@ def train(config, workdir: str, *, devices=None) -> TrainState:
                                      force=last or preempted)
                 if preempted:
                     checkpoints.wait()
-                    writer.print(f"Preempted: saved a checkpoint at step {step} in {workdir}; rerun the same command "
-                                 f"to resume from it.")
+                    writer.print(f"Preempted: saved a checkpoint at step {step} in {workdir}; rerun the same "
+                                 f"command to resume from it.")
                     break
-    finally:  # also when a run stops on an error: the save in flight (always of a finite state) completes
+    finally:  # also when the run diverges: earlier saves finish, the SIGTERM handler is restored
         preemption.close()
         writer.close()
+        checkpoints.wait()
         checkpoints.close()
     if preempted:
         return state

@@ -93,23 +93,19 @@ def _print_error(message: str) -> int:
 
 
 # ----------------------------------------------------------------------------- --weights
-WEIGHTS_FILE = "model.safetensors"  # what a training run writes into its workdir
 
 
 def resolve_weights(path: str) -> str:
     """--weights: a weights file, or a training run's workdir (its model.safetensors) -> the file."""
+    from flaxzoo.models.convert.common import resolve_weights_path
+
     if not path:
         raise UsageError("--weights is empty: pass a weights file or a training run's workdir.")
-    if os.path.isdir(path):
-        inner = os.path.join(path, WEIGHTS_FILE)
-        if not os.path.isfile(inner):
-            raise UsageError(f"--weights {path} is a folder without {WEIGHTS_FILE}: pass a finished training "
-                             f"run's workdir or the weights file itself.")
-        return inner
-    if not os.path.exists(path):
-        raise UsageError(f"--weights {path} does not exist: pass a weights file (.safetensors, .npz, .pth) "
-                         f"or a training run's workdir.")
-    return path
+    try:
+        return resolve_weights_path(path)
+    except FileNotFoundError as e:
+        raise UsageError(f"--weights: {e} (pass a weights file: .safetensors, .npz, .pth; or a finished training "
+                         f"run's workdir)") from None
 
 
 def load_weights(path: str, model: str | None = None, *, family: str | None = None, **overrides):

@@ -16,12 +16,12 @@ from __future__ import annotations
 import fnmatch
 import math
 import os
-import tempfile
 import time
 
 import numpy as np
 
 from flaxzoo import cli
+from flaxzoo.files import atomic_path
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -116,21 +116,10 @@ def write_png(image: np.ndarray, path: str) -> None:
 
     if image.dtype == np.uint16 and image.ndim == 3:  # PIL has no 16-bit RGB: store 8-bit
         image = (image // 257).astype(np.uint8)
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".restoring-", dir=os.path.dirname(path) or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(image).save(f, "PNG")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a PNG gets the usual permissions
-        os.replace(tmp, path)  # a half-written PNG never sits under the final name
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:  # a half-written PNG never sits under the final name
+        Image.fromarray(image).save(tmp, "PNG")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def make_restorer(model):

@@ -24,9 +24,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 
 import jax
+
+from flaxzoo.files import write_atomic  # noqa: F401  (re-exported: the loop and tests use it from here)
 
 MARKER = "flaxzoo_run.json"
 MODES = ("auto", "new", "require", "force")
@@ -34,21 +35,6 @@ MODES = ("auto", "new", "require", "force")
 
 class WorkdirError(RuntimeError):
     """The workdir cannot be used for this run (the message says why and what to do)."""
-
-
-def write_atomic(path: str, data: str | bytes) -> None:
-    """Write `data` to a fresh temporary file beside `path`, then rename it over `path`."""
-    folder, name = os.path.split(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _plain(config) -> dict:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import tempfile
 from typing import Any, Iterable, Mapping
 
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+
+from flaxzoo.files import atomic_path
 
 # The file readers live in weights_files.py (one concept a file); re-exported here, where callers look.
 from flaxzoo.models.convert.weights_files import (StateDict, WeightsFileError, check_weights_file,  # noqa: F401
@@ -98,31 +99,10 @@ def save_params(model: nnx.Module, path: str | os.PathLike, *, model_name: str =
     metadata = {"format": NATIVE_FORMAT, "model": model_name, "kwargs": json.dumps(_encode(settings, "model_kwargs"))}
     flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
     tensors = {path_str(p): np.ascontiguousarray(np.asarray(v.get_value())) for p, v in flat}
-    # A unique temporary name in the same folder (so os.replace is atomic and no other file is touched);
-    # mkstemp creates it 0600, so it is given the umask's permissions before it takes the final name.
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=os.path.dirname(path) or ".")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:  # never a half-written file under the final name
         save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)  # never leave a half-written file under the final name
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
-def _umask() -> int:
-    try:  # Linux exposes it without changing it (thread-safe)
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _changed_settings(model_name: str, kwargs: dict) -> dict:
@@ -229,5 +209,5 @@ def resolve_weights_path(path: str | os.PathLike) -> str:
                                     f"workdir when it finishes. Pass a weights file or a finished run's workdir.")
         return inner
     if not os.path.exists(path):
-        raise FileNotFoundError(f"Weights file not found: {path}")
+        raise FileNotFoundError(f"Weights file {path} does not exist")
     return path

@@ -132,6 +132,9 @@ def test_flat_image_stays_flat_across_tile_borders():
     assert np.ptp(no_blend[interior]) > 0.05  # the same tiles without overlap do show seams
 
 
+# Slow (about 50 s); a MAXIM still trains through the loop in the default suite (tests/test_cli.py restores with
+# the weights of such a run).
+@pytest.mark.slow
 def test_training_loss_falls(astronaut):
     rng = np.random.default_rng(0)
     clean = np.stack([astronaut[r:r + 32, c:c + 32] for r, c in [(60, 200), (200, 240), (300, 100), (120, 380)]])
@@ -173,6 +176,8 @@ def test_psnr_and_ssim_conventions(astronaut):
     assert image_metrics.ssim(clean, clean) == pytest.approx(1.0)
 
 
+# Slow (about 45 s); tests/test_cli.py restores a folder with a trained MAXIM in the default suite.
+@pytest.mark.slow
 def test_restore_cli_on_a_folder(tmp_path):
     """scripts/restore.py end to end: official-layout weights, gray + RGB files, no silent overwrite."""
     import pathlib

@@ -46,6 +46,9 @@ def read_metrics(workdir):
     return [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
 
 
+# Slow (about 30 s): exact resume is also checked in the default suite by tests/test_kill.py (SIGKILL, bit-identical)
+# and tests/test_train_runs.py (SIGTERM).
+@pytest.mark.slow
 def test_train_checkpoint_and_exact_resume(tmp_path):
     from flaxzoo.train.loop import train
 
@@ -74,6 +77,8 @@ def test_config_typo_is_an_error():
         c.total_stpes = 3
 
 
+# Slow (about 50 s: two processes compile the same run twice); `make test-all` runs it.
+@pytest.mark.slow
 def test_two_processes_train_like_one(tmp_path):
     """jax.distributed on CPU: 2 processes x 4 devices give the same losses as 1 process x 8 devices
     (each process reads half of every global batch), and the sharded weights are saved whole."""

@@ -208,3 +208,17 @@ def test_batch_not_divisible_by_the_data_axes_is_one_clear_error():
     c.grad_accum_steps, c.compute_dtype = 1, "float16"
     with pytest.raises(ValueError, match="compute_dtype"):
         check_config(c, num_devices=8)
+
+
+def test_restore_psnr_ignores_canvas_padding():
+    import jax.numpy as jnp
+
+    from flaxzoo.train.tasks.restore import example_psnr
+
+    target = jnp.full((1, 4, 6, 3), 0.5)
+    pred = target.at[:, :, 4:].set(1.0)  # wrong only on the padded columns
+    mask = jnp.ones((1, 4, 6, 1)).at[:, :, 4:].set(0.0)
+    assert float(example_psnr(pred, target, mask)[0]) == 100.0  # exact on the real pixels (the 1e-10 MSE floor)
+    pred = pred.at[:, 0, 0].set(0.6)  # one real pixel off by 0.1 in all channels: MSE = 0.01 / 16
+    expected = 10 * np.log10(16 / 0.01)
+    np.testing.assert_allclose(float(example_psnr(pred, target, mask)[0]), expected, rtol=1e-5)

@@ -31,8 +31,14 @@ def frequency_loss(pred, target):
     return jnp.mean(jnp.abs(diff.real), axis=(1, 2, 3)) + jnp.mean(jnp.abs(diff.imag), axis=(1, 2, 3))
 
 
-def example_psnr(pred, target):
-    mse = jnp.mean((jnp.clip(pred, 0.0, 1.0) - target) ** 2, axis=(1, 2, 3))
+def example_psnr(pred, target, pixel_mask=None):
+    """Per example, on [0, 1]; `pixel_mask` (B, H, W, 1), 1 on real pixels: canvas padding is not counted."""
+    err = (jnp.clip(pred, 0.0, 1.0) - target) ** 2
+    if pixel_mask is None:
+        mse = jnp.mean(err, axis=(1, 2, 3))
+    else:
+        mask = pixel_mask.astype(jnp.float32)
+        mse = (err * mask).sum(axis=(1, 2, 3)) / jnp.maximum(mask.sum(axis=(1, 2, 3)) * err.shape[-1], 1.0)
     return 10.0 * jnp.log10(1.0 / jnp.maximum(mse, 1e-10))
 
 
@@ -63,7 +69,8 @@ def make_loss_fn(*, freq_weight: float = 0.1, charbonnier_eps: float = 1e-3, tar
             outputs = [[outputs]]
         outputs = [o if isinstance(o, (list, tuple)) else [o] for o in outputs]
         target = batch["target"].astype(jnp.float32)
-        # Per-example terms, averaged with the batch's `mask` (1 = a real example, 0 = eval padding).
+        # Per-example terms, averaged with the batch's `mask` (1 = a real example, 0 = eval padding). Images padded
+        # to a common canvas (`pixel_mask`) have PSNR over their real pixels only; the losses see the whole canvas.
         weights = batch.get("mask")
         weights = jnp.ones(target.shape[0], jnp.float32) if weights is None else weights.astype(jnp.float32)
         mean = lambda per_example: (per_example * weights).sum() / jnp.maximum(weights.sum(), 1.0)  # noqa: E731
@@ -77,7 +84,7 @@ def make_loss_fn(*, freq_weight: float = 0.1, charbonnier_eps: float = 1e-3, tar
                 freq_total += mean(frequency_loss(pred, t))
         loss = char_total + freq_weight * freq_total
         final = outputs[-1][-1].astype(jnp.float32)
-        return loss, {"charbonnier": char_total, "frequency": freq_total, "psnr": mean(example_psnr(final, target))}
+        return loss, {"charbonnier": char_total, "frequency": freq_total, "psnr": mean(example_psnr(final, target, batch.get("pixel_mask")))}
 
     return loss_fn
 

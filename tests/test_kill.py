@@ -169,7 +169,9 @@ def test_no_readable_checkpoint_stops_with_a_clear_error_and_touches_nothing(ref
     damaged_copy(reference, workdir, [2, 4, 6], truncate)
     before = snapshot(workdir)
     out = run(workdir, env, ok=False)
-    assert "CheckpointError: None of the 3 checkpoints in" in out and "Nothing was changed or deleted" in out, out
+    # (orbax's asyncio threads may print "Event loop is closed" noise at exit, interleaved with the traceback)
+    assert "CheckpointError" in out and "None of the 3 checkpoints in" in out, out[-3000:]
+    assert "Nothing was changed or deleted" in out, out[-3000:]
     assert snapshot(workdir) == before
 
 

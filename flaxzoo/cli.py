@@ -76,18 +76,18 @@ def call(run: Callable[[list[str]], int | None], argv: Sequence[str] | None = No
     try:
         code = run(argv)
     except SystemExit as e:  # argparse --help, or a main that exits itself
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else _print_error(str(e.code)))
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else print_error(str(e.code)))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except USER_ERRORS as e:
         if debug:
             traceback.print_exc()
-        return _print_error(one_line(e))
+        return print_error(one_line(e))
     return EXIT_OK if code is None else int(code)
 
 
-def _print_error(message: str) -> int:
+def print_error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr, flush=True)
     return EXIT_USAGE
 

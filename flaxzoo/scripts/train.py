@@ -115,7 +115,7 @@ def run(argv: list[str]) -> int:
     try:
         loop.train(config, args.workdir)
     except WorkdirError as e:  # someone else's files or another run in the workdir: nothing was touched
-        return cli._print_error(cli.one_line(e))
+        return cli.print_error(cli.one_line(e))
     except (loop.TrainingDiverged, CheckpointError) as e:
         # The work ran and failed (exit 1): a diverged run keeps its last finite checkpoint; a workdir whose
         # checkpoints are all unusable is left as it was.

@@ -17,7 +17,7 @@ import pytest
 from flax import nnx
 
 import flaxzoo
-from flaxzoo.eval import image_metrics
+from flaxzoo.eval import metrics as eval_metrics
 from flaxzoo.eval.restore import Restorer, restore_image, tile_starts
 from flaxzoo.models.convert.common import (WeightsFileError, check_weights_file, read_safetensors_metadata,
                                           read_state_dict)
@@ -182,7 +182,7 @@ METRIC_CASES = [
 @pytest.mark.parametrize("fn,target,pred,kwargs,match", [pytest.param(*c[1:], id=c[0]) for c in METRIC_CASES])
 def test_metric_rejects_bad_input(fn, target, pred, kwargs, match):
     with pytest.raises(InputError, match=match):
-        getattr(image_metrics, fn)(target, pred, **kwargs)
+        getattr(eval_metrics, fn)(target, pred, **kwargs)
 
 
 def _sk_ssim(a, b, data_range):
@@ -202,31 +202,31 @@ def test_metrics_agree_with_skimage(kind):
         "float32-255": (IMG.astype(np.float32), NOISY.astype(np.float32), {"data_range": 255}, 255),
         "uint16-12bit": (IMG.astype(np.uint16) * 16, NOISY.astype(np.uint16) * 16, {"data_range": 4095}, 4095),
     }[kind]
-    assert image_metrics.psnr(a, b, **kwargs) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=rng), abs=1e-6)
-    assert image_metrics.ssim(a, b, **kwargs) == pytest.approx(_sk_ssim(a, b, rng), abs=1e-6)
+    assert eval_metrics.psnr(a, b, **kwargs) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=rng), abs=1e-6)
+    assert eval_metrics.ssim(a, b, **kwargs) == pytest.approx(_sk_ssim(a, b, rng), abs=1e-6)
     if kind == "uint16-12bit":  # x16 is not an exact rescaling of 0-255 to 0-4095
         return
     # the same picture in any dtype scores the same (the -62 dB uint16 bug)
-    assert image_metrics.psnr(a, b, **kwargs) == pytest.approx(image_metrics.psnr(IMG, NOISY), abs=1e-6)
+    assert eval_metrics.psnr(a, b, **kwargs) == pytest.approx(eval_metrics.psnr(IMG, NOISY), abs=1e-6)
 
 
 def test_metric_conventions_crop_y_batch_and_identical():
     from skimage.metrics import peak_signal_noise_ratio
 
     c = 3
-    assert image_metrics.psnr(IMG, NOISY, crop_border=c) == pytest.approx(
+    assert eval_metrics.psnr(IMG, NOISY, crop_border=c) == pytest.approx(
         peak_signal_noise_ratio(IMG[c:-c, c:-c], NOISY[c:-c, c:-c], data_range=255), abs=1e-6)
     y = lambda x: x.astype(np.float64) @ np.array([65.481, 128.553, 24.966]) / 255.0 + 16.0  # noqa: E731
-    assert image_metrics.psnr(IMG, NOISY, y_channel=True) == pytest.approx(
+    assert eval_metrics.psnr(IMG, NOISY, y_channel=True) == pytest.approx(
         peak_signal_noise_ratio(y(IMG), y(NOISY), data_range=255), abs=1e-6)
     batch_a, batch_b = np.stack([IMG, IMG]), np.stack([NOISY, IMG[::-1]])
-    per_image = [image_metrics.psnr(IMG, NOISY), image_metrics.psnr(IMG, IMG[::-1])]
-    assert image_metrics.psnr(batch_a, batch_b) == pytest.approx(np.mean(per_image))
-    assert image_metrics.psnr(IMG, IMG) == np.inf and image_metrics.ssim(IMG, IMG) == pytest.approx(1.0)
+    per_image = [eval_metrics.psnr(IMG, NOISY), eval_metrics.psnr(IMG, IMG[::-1])]
+    assert eval_metrics.psnr(batch_a, batch_b) == pytest.approx(np.mean(per_image))
+    assert eval_metrics.psnr(IMG, IMG) == np.inf and eval_metrics.ssim(IMG, IMG) == pytest.approx(1.0)
     flat = np.full((12, 12), 0.5)
-    assert image_metrics.psnr(flat, flat) == np.inf and image_metrics.ssim(flat, flat) == pytest.approx(1.0)
+    assert eval_metrics.psnr(flat, flat) == np.inf and eval_metrics.ssim(flat, flat) == pytest.approx(1.0)
     # an unclipped prediction slightly outside [0, 1] is the official convention, not an error
-    assert np.isfinite(image_metrics.psnr(FIMG, FNOISY * 1.05 - 0.02))
+    assert np.isfinite(eval_metrics.psnr(FIMG, FNOISY * 1.05 - 0.02))
 
 
 # ----------------------------------------------------------------------------- restore_image

@@ -7,7 +7,7 @@ import skimage.data
 from flax import nnx
 
 import flaxzoo
-from flaxzoo.eval import image_metrics
+from flaxzoo.eval import metrics as eval_metrics
 from flaxzoo.eval.restore import Restorer, pad_to_multiple, restore_image
 from flaxzoo.train.step import init_train_state, make_train_step
 from flaxzoo.train.tasks.restore import make_loss_fn
@@ -52,7 +52,7 @@ def test_333x517_end_to_end(restorer, identity_restorer, astronaut):
     x = img.astype(np.float32) / 255
     y = restore_image(restorer, x, clip=False)
     assert y.dtype == np.float32 and y.shape == x.shape and np.isfinite(y).all()
-    assert image_metrics.psnr(x, y) > 15
+    assert eval_metrics.psnr(x, y) > 15
 
 
 def test_padding_matches_official_run_eval():
@@ -168,12 +168,12 @@ def test_psnr_and_ssim_conventions(astronaut):
     clean = astronaut[:128, :128]
     noisy = np.clip(clean + np.random.default_rng(0).normal(0, 10, clean.shape), 0, 255).astype(np.uint8)
     mse = np.mean((clean.astype(np.float64) - noisy) ** 2)
-    assert image_metrics.psnr(clean, noisy) == pytest.approx(10 * np.log10(255 ** 2 / mse))
-    assert image_metrics.psnr(clean / 255.0, noisy / 255.0) == pytest.approx(image_metrics.psnr(clean, noisy))
+    assert eval_metrics.psnr(clean, noisy) == pytest.approx(10 * np.log10(255 ** 2 / mse))
+    assert eval_metrics.psnr(clean / 255.0, noisy / 255.0) == pytest.approx(eval_metrics.psnr(clean, noisy))
     expected = structural_similarity(clean, noisy, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
                                      data_range=255, channel_axis=-1)
-    assert image_metrics.ssim(clean, noisy) == pytest.approx(expected, abs=1e-6)
-    assert image_metrics.ssim(clean, clean) == pytest.approx(1.0)
+    assert eval_metrics.ssim(clean, noisy) == pytest.approx(expected, abs=1e-6)
+    assert eval_metrics.ssim(clean, clean) == pytest.approx(1.0)
 
 
 # Slow (about 45 s); tests/test_cli.py restores a folder with a trained MAXIM in the default suite.

@@ -43,6 +43,7 @@ def make_source(name: str, split: str, *, data_dir: str | None = None, **kwargs)
             import tensorflow_datasets as tfds
         except ImportError as e:
             raise ImportError("TFDS sources need tensorflow-datasets: pip install tensorflow-datasets") from e
+        import flaxzoo.data.benchmarks  # noqa: F401 - registers the benchmark builders (tfds:sidd, tfds:gopro, ...)
 
         try:
             return tfds.data_source(dataset, split=split, data_dir=data_dir, download=False)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import optax
 
+from flaxzoo.eval.metrics import topk_correct
+
 
 def make_loss_fn(*, label_smoothing: float = 0.0, input_key: str = "image", mask_key: str = ""):
     if not 0.0 <= label_smoothing < 1.0:
@@ -28,7 +30,7 @@ def make_loss_fn(*, label_smoothing: float = 0.0, input_key: str = "image", mask
         weights = jnp.ones(logits.shape[:1], jnp.float32) if weights is None else weights.astype(jnp.float32)
         count = jnp.maximum(weights.sum(), 1.0)
         loss = (optax.softmax_cross_entropy(logits, targets) * weights).sum() / count
-        accuracy = ((logits.argmax(-1) == targets.argmax(-1)) * weights).sum() / count
+        accuracy = (topk_correct(logits, targets.argmax(-1), 1) * weights).sum() / count  # the evaluator's top-1
         return loss, {"accuracy": accuracy}
 
     return loss_fn

@@ -19,6 +19,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from flaxzoo.eval.metrics import psnr_from_mse
+
 
 def charbonnier(pred, target, eps: float = 1e-3):
     """Per example: mean sqrt((pred - target)^2 + eps^2) over (H, W, C)."""
@@ -39,7 +41,7 @@ def example_psnr(pred, target, pixel_mask=None):
     else:
         mask = pixel_mask.astype(jnp.float32)
         mse = (err * mask).sum(axis=(1, 2, 3)) / jnp.maximum(mask.sum(axis=(1, 2, 3)) * err.shape[-1], 1.0)
-    return 10.0 * jnp.log10(1.0 / jnp.maximum(mse, 1e-10))
+    return psnr_from_mse(jnp.maximum(mse, 1e-10), 1.0, xp=jnp)  # the evaluators' PSNR; clamped: finite in jit
 
 
 def batch_psnr(pred, target):

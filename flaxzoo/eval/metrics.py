@@ -1,4 +1,9 @@
-"""PSNR and SSIM for restoration benchmarks (host-side numpy, float64).
+"""Evaluation metrics: PSNR and SSIM for restoration, top-k accuracy for classification.
+
+The one implementation in flaxzoo: the evaluators (`flaxzoo.eval`), the benchmark protocols
+(`flaxzoo.eval.protocols`) and the training tasks (`flaxzoo.train.tasks`) all call these. `psnr`/`ssim` are
+host-side numpy in float64; `psnr_from_mse` and `topk_correct` are written on array operators only, so the
+jitted training metrics (jax.numpy arrays) and the host evaluators (numpy) share them.
 
 Conventions (MAXIM reference notes, sections 7-8):
 - `psnr` is the official MAXIM `run_eval.calculate_psnr`: 0-255 scale, RGB, no border crop by default,
@@ -117,12 +122,18 @@ def _prepare(target, pred, *, data_range, crop_border, y_channel, min_size: int 
     return a, b
 
 
+def psnr_from_mse(mse, data_range=1.0, xp=np):
+    """PSNR in dB from a mean squared error on a scale whose peak is `data_range`; `xp` is numpy or jax.numpy.
+    mse == 0 gives inf (numpy); the jitted training metric clamps mse first so a perfect batch stays finite."""
+    return 10.0 * xp.log10(data_range ** 2 / mse)
+
+
 def psnr(target, pred, *, data_range: float | None = None, crop_border: int = 0, y_channel: bool = False) -> float:
     """PSNR in dB (mean over a batch); inf for identical images. See the module docstring."""
     a, b = _prepare(target, pred, data_range=data_range, crop_border=crop_border, y_channel=y_channel, what="PSNR")
     mse = np.mean((a - b) ** 2, axis=(1, 2, 3))
     with np.errstate(divide="ignore"):  # mse == 0 -> inf, on purpose
-        values = 20.0 * np.log10(255.0 / np.sqrt(mse))
+        values = psnr_from_mse(mse, 255.0)
     return float(np.mean(values))
 
 
@@ -156,3 +167,45 @@ def ssim(target, pred, *, data_range: float | None = None, crop_border: int = 0,
                     min_size=SSIM_WINDOW, what="SSIM")
     per_image = [np.mean([_ssim_channel(x[..., c], y[..., c]) for c in range(x.shape[-1])]) for x, y in zip(a, b)]
     return float(np.mean(per_image))
+
+
+# ----------------------------------------------------------------------------- classification
+def topk_correct(logits, labels, k: int = 1):
+    """(B,) 1.0 where the true class (integer `labels` (B,)) is among the `k` highest logits (B, C), else 0.0.
+
+    Ties count against the prediction: a class is in the top k when fewer than k classes score strictly
+    higher, so an all-equal row is a hit for every class (as argmax-based top-1 would pick one of them).
+    Works on numpy and jax.numpy arrays (inside jit too)."""
+    true_score = (logits * (labels[:, None] == _arange_like(logits))).sum(-1)
+    higher = (logits > true_score[:, None]).sum(-1)
+    return (higher < k) * 1.0
+
+
+def _arange_like(logits):
+    num_classes = logits.shape[-1]
+    if isinstance(logits, np.ndarray):
+        return np.arange(num_classes)[None, :]
+    import jax.numpy as jnp
+
+    return jnp.arange(num_classes)[None, :]
+
+
+def check_topk(logits, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Host-side inputs for top-k accuracy -> (float64 logits (B, C), int labels (B,)), or one clear message."""
+    logits, labels = np.asarray(logits, np.float64), np.asarray(labels)
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise InputError(f"top-k accuracy needs logits (B, C) and integer labels (B,); got {logits.shape} and "
+                         f"{labels.shape}.")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(f"labels must be integer class ids, got dtype {labels.dtype}.")
+    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise InputError(f"labels must be in [0, {logits.shape[1]}) (the model's classes); got values in "
+                         f"[{labels.min()}, {labels.max()}]. Check that the dataset and the model's head match.")
+    check_finite(logits, "logits")
+    return logits, labels
+
+
+def topk_accuracy(logits, labels, ks=(1, 5)) -> dict[str, float]:
+    """{'top1': ..., 'top5': ...}: the fraction of examples whose class is in the k best logits (k <= C)."""
+    logits, labels = check_topk(logits, labels)
+    return {f"top{k}": float(topk_correct(logits, labels, min(k, logits.shape[1])).mean()) for k in ks}

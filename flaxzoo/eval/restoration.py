@@ -91,7 +91,7 @@ def evaluate(model_or_restorer, examples, protocol: Protocol, *, ensemble: bool 
     total = _count(examples, limit)
     for i, example in _enumerate(examples, limit):
         for key in ("input", "target"):
-            if key not in example:
+            if key not in example or np.size(example[key]) == 0:
                 raise InputError(f"Example {i} has no {key!r} (keys {sorted(example)}): a restoration benchmark "
                                  f"needs 'input' and 'target' images (flaxzoo.data.benchmarks builds them). Splits "
                                  f"without public ground truth (sidd/benchmark, dnd) are scored by their online "

@@ -50,7 +50,8 @@ class PairedBenchmark(tfds.core.GeneratorBasedBuilder):
         if self.HAS_TARGET:
             features["target"] = image
         return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(features),
-                                     homepage=self.HOMEPAGE, description=(self.__doc__ or "").strip())
+                                     homepage=self.HOMEPAGE, description=(self.__doc__ or "").strip(),
+                                     disable_shuffling=self.disable_shuffling)
 
     @classmethod
     def error(cls, root: str, problem: str) -> BenchmarkLayoutError:

@@ -43,7 +43,8 @@ class Sidd(PairedBenchmark):
     """SIDD sRGB blocks (Abdelhamed et al., CVPR 2018): 40 images x 32 blocks of 256x256.
 
     Splits: `validation` (noisy + ground truth: MAXIM's 39.96 dB) and `benchmark` (noisy only: the ground
-    truth is private, submit to the online server). Each split is built when its files are present.
+    truth is private, submit to the online server; its `target` is an empty (0, 0, 3) array, as one TFDS
+    dataset has one set of features). Each split is built when its files are present.
     Names: "<image>_<block>", zero based, in the .mat order.
     """
 
@@ -79,8 +80,7 @@ class Sidd(PairedBenchmark):
             for j in range(noisy.shape[1]):
                 name = f"{i:02d}_{j:02d}"
                 example = {"input": noisy[i, j], "name": name}
-                if gt is not None:
-                    example["target"] = gt[i, j]
+                example["target"] = gt[i, j] if gt is not None else np.zeros((0, 0, 3), np.uint8)
                 yield name, example
 
 

@@ -31,6 +31,7 @@ setup(
             "flaxzoo-train=flaxzoo.scripts.train:main",
             "flaxzoo-restore=flaxzoo.scripts.restore:main",
             "flaxzoo-convert=flaxzoo.scripts.convert:main",
+            "flaxzoo-eval=flaxzoo.scripts.eval:main",
         ],
     },
     extras_require={

@@ -70,7 +70,8 @@ def summarize(logits: np.ndarray, labels: np.ndarray, *, top_confusions: int = 1
         sel = labels == c
         per_class[int(c)] = {"count": int(sel.sum()), "accuracy": float(top1[sel].mean())}
     pairs = {}
-    for t, p in zip(labels[pred != labels], pred[pred != labels]):
+    wrong = top1 == 0  # top-1 misses; `pred` is the argmax (the first of tied classes)
+    for t, p in zip(labels[wrong], pred[wrong]):
         pairs[(int(t), int(p))] = pairs.get((int(t), int(p)), 0) + 1
     confusions = [{"true": t, "predicted": p, "count": n}
                   for (t, p), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:top_confusions]]

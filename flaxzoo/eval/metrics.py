@@ -173,12 +173,12 @@ def ssim(target, pred, *, data_range: float | None = None, crop_border: int = 0,
 def topk_correct(logits, labels, k: int = 1):
     """(B,) 1.0 where the true class (integer `labels` (B,)) is among the `k` highest logits (B, C), else 0.0.
 
-    Ties count against the prediction: a class is in the top k when fewer than k classes score strictly
-    higher, so an all-equal row is a hit for every class (as argmax-based top-1 would pick one of them).
+    Ties count against the prediction: the true class is in the top k when fewer than k other classes score
+    at least as high, so a model whose logits are all equal (dead, or NaN-free garbage) scores 0, never 100%.
     Works on numpy and jax.numpy arrays (inside jit too)."""
     true_score = (logits * (labels[:, None] == _arange_like(logits))).sum(-1)
-    higher = (logits > true_score[:, None]).sum(-1)
-    return (higher < k) * 1.0
+    at_least = (logits >= true_score[:, None]).sum(-1) - 1  # the other classes scoring >= the true one
+    return (at_least < k) * 1.0
 
 
 def _arange_like(logits):

@@ -103,6 +103,11 @@ def evaluate(model_or_restorer, examples, protocol: Protocol, *, ensemble: bool 
         y = restore(restorer, x, ensemble=ensemble, tile=tile, overlap=overlap, batch_size=batch_size)
         if not np.isfinite(y).all():
             raise FloatingPointError(f"The model produced NaN or infinite values on example {i}; check the weights.")
+        lo, hi = float(y.min()), float(y.max())
+        if lo < -0.5 or hi > 1.5:  # far outside [0, 1]: not a restoration of this image, whatever the protocol
+            raise InputError(f"The model's output on example {i} ({example_name(example, i)}) has values in "
+                             f"[{lo:.3g}, {hi:.3g}], far outside the image range [0, 1]: the weights do not fit this "
+                             f"model or task (untrained, or a checkpoint for another preset).")
         scores = protocol.score(target, y)
         record = {"index": i, "name": example_name(example, i), "height": x.shape[0], "width": x.shape[1], **scores}
         records.append(record)

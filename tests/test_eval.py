@@ -276,3 +276,44 @@ def test_training_tasks_use_the_evaluators_metrics():
     pred = np.clip(target + rng.normal(0, 0.05, target.shape), 0, 1).astype(np.float32)
     np.testing.assert_allclose(np.asarray(restore.example_psnr(jnp.asarray(pred), jnp.asarray(target))),
                                [metrics.psnr(target[i], pred[i]) for i in range(2)], rtol=1e-5)
+
+
+class MeanColourTen(nnx.Module):
+    """10 logits: the image mean in class 0, zeros elsewhere (ties count against: class 0 wins if mean > 0)."""
+
+    def __call__(self, x):
+        m = x.mean(axis=(1, 2, 3))
+        return jnp.zeros((x.shape[0], 10)).at[:, 0].set(m)
+
+
+def test_eval_cli_classification_and_lm(tmp_path, monkeypatch, capsys):
+    from flaxzoo.data.pipeline import make_source
+
+    monkeypatch.setattr(eval_cli, "model_name", lambda args: "swin_test_tiny")
+    monkeypatch.setattr(eval_cli.cli, "load_weights", lambda *a, **k: MeanColourTen())
+    out = tmp_path / "cls"
+    assert eval_cli.main(["--weights", "w", "--data", "offline:textures/test", "--out", str(out), "--limit", "21",
+                          "--batch-size", "8"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    source = make_source("offline:textures", "test")
+    labels = np.array([source[i]["label"] for i in range(21)])
+    # by hand: class 0 scores the preprocessed image's mean, the 9 others 0 (ties count against), so an image is
+    # a top-1 hit iff its label is 0 and its mean is > 0
+    import flaxzoo.data
+
+    transform = flaxzoo.data.create_transform("swin_test_tiny")  # the model's eval protocol (crop_pct 0.9, 64)
+    means = np.array([transform(source[i]["image"]).mean() for i in range(21)])
+    assert summary["count"] == 21 and summary["top1"] == pytest.approx(np.mean((labels == 0) & (means > 0)))
+    assert summary["task"] == "classify" and summary["published"] is None
+    assert len((out / "per_class.csv").read_text().splitlines()) == 1 + len(set(labels.tolist()))
+    assert "top-1" in capsys.readouterr().out
+
+    vocab = len(make_source("offline:pydoc", "test").vocab)
+    monkeypatch.setattr(eval_cli, "model_name", lambda args: "uoe_lm_tiny")
+    monkeypatch.setattr(eval_cli.cli, "load_weights", lambda *a, **k: Uniform(vocab))
+    out = tmp_path / "lm"
+    assert eval_cli.main(["--weights", "w", "--data", "offline:pydoc/test", "--out", str(out), "--limit", "2",
+                          "--batch-size", "4"]) == 0  # the task from the preset: lm
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tokens"] == 2 * 4 * 128 and summary["loss"] == pytest.approx(math.log(vocab), rel=1e-6)
+    assert "bits_per_byte" not in summary  # character vocabulary: no bytes to count

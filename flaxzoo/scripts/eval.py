@@ -8,8 +8,8 @@
 
 (`python scripts/eval.py ...` is the same program.) The task follows the model: MAXIM -> restoration
 (per-image PSNR/SSIM with the dataset's protocol, `flaxzoo.eval.protocols`; x8 self-ensemble; tiling),
-Swin -> classification (top-1/top-5, per-class accuracy, confusions; the timm eval preprocessing of the
-model's pretrained cfg), UoE -> language modelling (loss, perplexity, bits per byte); `--task` overrides it.
+Swin (and UoE ViTs) -> classification (top-1/top-5, per-class accuracy, confusions; the timm eval preprocessing of the
+model's pretrained cfg), UoE LMs -> language modelling (loss, perplexity, bits per byte); `--task` overrides it.
 --data is <source>/<split>: tfds:<name>/<split> (our restoration benchmarks: prepare them first with
 `python -m flaxzoo.data.benchmarks NAME --manual-dir DIR`), folder:pairs/<split> (with --data-dir),
 offline:<set>/<split>. Writes into --out: summary.json, per_image.csv and grid.png (restoration: the worst
@@ -25,7 +25,16 @@ import time
 
 from flaxzoo import cli
 
-TASK_OF_FAMILY = {"maxim": "restore", "swin": "classify", "uoe": "lm"}
+TASK_OF_FAMILY = {"maxim": "restore", "swin": "classify"}  # UoE presets name theirs (lm or classify)
+
+
+def default_task(spec) -> str | None:
+    """The evaluation a preset's spec implies: its info['task'] ('classify', 'lm'; MAXIM's 'denoising',
+    'deblurring', ... are restoration), else its family's."""
+    task = spec.info.get("task")
+    if task in ("classify", "lm"):
+        return task
+    return "restore" if spec.family == "maxim" else TASK_OF_FAMILY.get(spec.family)
 
 
 def build_parser() -> cli.ArgumentParser:
@@ -38,7 +47,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="TFDS data folder (or the folder of folder:pairs)")
     p.add_argument("--out", required=True, help="folder for summary.json and the per-image / per-class files")
     p.add_argument("--task", choices=("restore", "classify", "lm"), default=None,
-                   help="default: from the model family (maxim: restore, swin: classify, uoe: lm)")
+                   help="default: from the model (MAXIM: restore, Swin and UoE ViTs: classify, UoE LMs: lm)")
     p.add_argument("--protocol", default=None, help="restoration scoring protocol (default: the dataset's; "
                                                     "see flaxzoo.eval.protocols), e.g. sidd, rain, official")
     p.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble (8x the compute)")
@@ -99,10 +108,10 @@ def run(argv: list[str]) -> int:
     name = model_name(args)
     if not name:
         raise cli.UsageError(f"--weights {args.weights} does not record its model: pass --model NAME.")
-    family = flaxzoo.get_spec(name).family
-    task = args.task or TASK_OF_FAMILY.get(family)
+    spec = flaxzoo.get_spec(name)
+    task = args.task or default_task(spec)
     if task is None:
-        raise cli.UsageError(f"No default evaluation for {family} models: pass --task restore|classify|lm.")
+        raise cli.UsageError(f"No default evaluation for {name}: pass --task restore|classify|lm.")
     if task != "restore" and (args.ensemble or args.tile or args.protocol):
         raise cli.UsageError("--protocol, --ensemble and --tile are for restoration (--task restore).")
     source = make_source(source_name, split, data_dir=args.data_dir)  # a missing dataset fails before the model

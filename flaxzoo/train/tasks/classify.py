@@ -1,4 +1,4 @@
-"""Classification: softmax cross-entropy with label smoothing; top-1 accuracy.
+"""Classification: softmax cross-entropy with label smoothing; top-1 accuracy and top-5.
 
 Labels are integer class ids (B,) or soft targets (B, C) (Mixup/CutMix in the pipeline make those);
 label smoothing is applied to either, after mixing, which is what timm's Mixup with smoothing gives
@@ -30,8 +30,11 @@ def make_loss_fn(*, label_smoothing: float = 0.0, input_key: str = "image", mask
         weights = jnp.ones(logits.shape[:1], jnp.float32) if weights is None else weights.astype(jnp.float32)
         count = jnp.maximum(weights.sum(), 1.0)
         loss = (optax.softmax_cross_entropy(logits, targets) * weights).sum() / count
-        accuracy = (topk_correct(logits, targets.argmax(-1), 1) * weights).sum() / count  # the evaluator's top-1
-        return loss, {"accuracy": accuracy}
+        labels = targets.argmax(-1)
+        # the evaluator's top-k (flaxzoo.eval.metrics): ties count against the prediction
+        accuracy = (topk_correct(logits, labels, 1) * weights).sum() / count
+        top5 = (topk_correct(logits, labels, min(5, logits.shape[-1])) * weights).sum() / count
+        return loss, {"accuracy": accuracy, "top5": top5}
 
     return loss_fn
 

@@ -129,7 +129,8 @@ def test_evaluator_keeps_worst_and_best_and_refuses_wild_outputs():
     result = restoration.evaluate(NumpyRestorer(lambda x: x), examples, protocols.get("official"), keep=2)
     psnrs = [r["psnr"] for r in result.records]
     assert psnrs == sorted(psnrs, reverse=True) and result.summary["count"] == 7
-    assert [r["name"] for r in result.worst] == ["img6", "img5"] and [r["name"] for r in result.best] == ["img0", "img1"]
+    assert [r["name"] for r in result.worst] == ["img6", "img5"]
+    assert [r["name"] for r in result.best] == ["img0", "img1"]
     assert result.summary["psnr"] == pytest.approx(np.mean(psnrs))
     with pytest.raises(ValueError, match=r"far outside the image range \[0, 1\]: the weights do not fit"):
         restoration.evaluate(NumpyRestorer(lambda x: 100 * x - 50), examples, protocols.get("sidd"))
@@ -195,8 +196,11 @@ def test_eval_cli_end_to_end_on_sidd_layout(sidd, tmp_path, monkeypatch, capsys)
     (["--data", "tfds:sidd"], r"must be <source>/<split>"),
     (["--data", "tfds:sidd/validation", "--protocol", "sid"], r"Did you mean 'sidd'"),
     (["--data", "tfds:sidd/validation", "--limit", "-1"], r"--limit must be >= 0"),
+    (["--data", "tfds:sidd/validation", "--data-dir", "EMPTY"],
+     r"Benchmark 'sidd' split 'validation' is not prepared in .*python -m flaxzoo.data.benchmarks sidd --manual-dir"),
 ])
 def test_eval_cli_usage_errors(argv, match, tmp_path, capsys):
+    argv = [str(tmp_path / "empty") if a == "EMPTY" else a for a in argv]
     assert eval_cli.main(["--weights", "w.npz", "--out", str(tmp_path / "o"), *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1

@@ -92,6 +92,22 @@ def check_arguments(args) -> None:
         protocols.get(args.protocol)
 
 
+def open_source(source_name: str, dataset: str, split: str, data_dir: str | None):
+    """make_source, with the way to prepare our benchmark builders when one is not prepared."""
+    from flaxzoo.data import benchmarks
+    from flaxzoo.data.pipeline import make_source
+
+    try:
+        return make_source(source_name, split, data_dir=data_dir)
+    except ValueError as e:
+        if not source_name.startswith("tfds:") or dataset not in benchmarks.BUILDERS:
+            raise
+        raise cli.UsageError(f"Benchmark {dataset!r} split {split!r} is not prepared in "
+                             f"{data_dir or '~/tensorflow_datasets'}: run python -m flaxzoo.data.benchmarks {dataset} "
+                             f"--manual-dir DIR{f' --data-dir {data_dir}' if data_dir else ''} (without --manual-dir "
+                             f"it prints the layout and download page).") from e
+
+
 def model_name(args) -> str:
     recorded = cli.check_readable(cli.resolve_weights(args.weights), "--weights")
     return args.model or recorded or ""
@@ -103,8 +119,8 @@ def run(argv: list[str]) -> int:
     source_name, dataset, split = parse_data(args.data)
 
     import flaxzoo
-    from flaxzoo.data.pipeline import make_source
 
+    source = open_source(source_name, dataset, split, args.data_dir)  # a missing dataset fails before the model
     name = model_name(args)
     if not name:
         raise cli.UsageError(f"--weights {args.weights} does not record its model: pass --model NAME.")
@@ -114,7 +130,6 @@ def run(argv: list[str]) -> int:
         raise cli.UsageError(f"No default evaluation for {name}: pass --task restore|classify|lm.")
     if task != "restore" and (args.ensemble or args.tile or args.protocol):
         raise cli.UsageError("--protocol, --ensemble and --tile are for restoration (--task restore).")
-    source = make_source(source_name, split, data_dir=args.data_dir)  # a missing dataset fails before the model
     print(f"Loading {args.weights} ({name}) ...", flush=True)
     model = cli.load_weights(args.weights, args.model)
     header = {"model": name, "weights": os.path.abspath(args.weights), "data": args.data, "task": task,

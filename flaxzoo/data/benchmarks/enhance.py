@@ -18,7 +18,8 @@ class Lol(PairedBenchmark):
 
     @classmethod
     def examples(cls, root):
-        out = {"test": pair_folders(cls, root, os.path.join(root, "eval15", "low"), os.path.join(root, "eval15", "high"))}
+        out = {"test": pair_folders(cls, root, os.path.join(root, "eval15", "low"),
+                                    os.path.join(root, "eval15", "high"))}
         if os.path.isdir(os.path.join(root, "our485")):
             out["train"] = pair_folders(cls, root, os.path.join(root, "our485", "low"),
                                         os.path.join(root, "our485", "high"))
@@ -39,7 +40,8 @@ class Fivek(PairedBenchmark):
 
     @classmethod
     def examples(cls, root):
-        out = {"test": pair_folders(cls, root, os.path.join(root, "test", "input"), os.path.join(root, "test", "target"))}
+        out = {"test": pair_folders(cls, root, os.path.join(root, "test", "input"),
+                                    os.path.join(root, "test", "target"))}
         if os.path.isdir(os.path.join(root, "train")):
             out["train"] = pair_folders(cls, root, os.path.join(root, "train", "input"),
                                         os.path.join(root, "train", "target"))

@@ -8,7 +8,8 @@
 e.g. a `tfds.data_source` of our benchmark builders (`flaxzoo.data.benchmarks`). Each input is padded and
 cropped back the official way and, for big images, tiled (`flaxzoo.eval.restore.restore_array`, the same
 code as `flaxzoo-restore`). `ensemble=True` is the x8 geometric self-ensemble the MAXIM repo meant to ship
-(its flag is broken): the mean of the model's outputs on the 8 flips/rotations, each mapped back.
+(its flag is broken): the mean of the model's outputs on the 8 flips/rotations, each mapped back (8x the
+compute; a non-square image also compiles its rotated shape once).
 The evaluator keeps the `keep` worst and best images (by PSNR) for the report's picture grid.
 """
 from __future__ import annotations

@@ -178,6 +178,9 @@ def _restore(args, model, name, source, dataset, split, header) -> int:
         + f" over {s['count']} images"
     theirs = f"{ref['psnr']:.2f} dB, SSIM {ref['ssim']:.3f}" if ref else ""
     print(_published_line(ours, ref, theirs))
+    if s["count"] < len(source):
+        print(f"note: --limit {args.limit}: {s['count']} of the split's {len(source)} images; published figures are "
+              f"over the whole split.")
     print(f"Wrote {args.out}/summary.json, per_image.csv, grid.png")
     return cli.EXIT_OK
 

@@ -57,7 +57,8 @@ class PairedBenchmark(tfds.core.GeneratorBasedBuilder):
     def error(cls, root: str, problem: str) -> BenchmarkLayoutError:
         return BenchmarkLayoutError(f"{cls.name}: {problem} (manual_dir {root}).\nExpected layout:\n"
                                     f"{layout(cls)}\nDownload it from {cls.HOMEPAGE} into that folder in "
-                                    f"this layout, then prepare again.")
+                                    f"the layout above (python -m flaxzoo.data.benchmarks {cls.name} prints it), "
+                                    f"then prepare again.")
 
     @classmethod
     @abc.abstractmethod

@@ -42,8 +42,12 @@ def _sidd(root):
 
 
 def _dnd(root):
-    return {"benchmark": {"0001": _pair(root, "images_srgb/0001.png", None)[:1] + (None,),
-                          "0002": _pair(root, "images_srgb/0002.png", None)[:1] + (None,)}}
+    from scipy.io import savemat
+
+    pngs = {n: _pair(root, f"images_srgb/{n}.png", None)[:1] + (None,) for n in ("0001", "0002")}
+    noisy = RNG.random((64, 64, 3)).astype(np.float32)  # the .mat form: InoisySRGB, float in [0, 1]
+    savemat(os.path.join(root, "images_srgb/0003.mat"), {"InoisySRGB": noisy})
+    return {"benchmark": {**pngs, "0003": (np.round(noisy * 255).astype(np.uint8), None)}}
 
 
 def _gopro(root):

@@ -321,3 +321,10 @@ def test_eval_cli_classification_and_lm(tmp_path, monkeypatch, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["tokens"] == 2 * 4 * 128 and summary["loss"] == pytest.approx(math.log(vocab), rel=1e-6)
     assert "bits_per_byte" not in summary  # character vocabulary: no bytes to count
+
+
+def test_eval_cli_help_runs_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert eval_cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--protocol" in out and "--ensemble" in out and "--debug" in out and not os.listdir(tmp_path)

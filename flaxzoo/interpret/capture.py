@@ -134,9 +134,7 @@ def _capturing_forward(model: nnx.Module, path: str, forward: Callable):
     def run(state, x):
         m = nnx.merge(graphdef, state)
         forward(m, x)
-        hidden = find_layer(m, path).probe.hidden.get_value()
-        hidden = hidden[0] if isinstance(hidden, tuple) else hidden  # sow keeps a tuple of calls
-        return hidden.astype(jnp.float32)
+        return find_layer(m, path).probe.hidden.get_value().astype(jnp.float32)
 
     return lambda x: run(state, x)
 

@@ -5,7 +5,7 @@ the nonlinearity, before the output projection). Without a probe attached that i
 no state, no extra op, outputs unchanged. `flaxzoo.interpret.capture.attach(model, path)` sets
 `layer.probe = Probe(width)`; then
 
-- capture: the probe sows `h` as an `nnx.Intermediate` named "hidden" (pop it after the call);
+- capture: the probe keeps `h` in its `hidden` variable (a `Captured`), read back inside the same jit;
 - steering: it adds `alpha * direction` to `h` at every position. Both are `Steering` variables,
   i.e. model *state*: under `nnx.split` + `jax.jit` they are inputs, so a new vector or alpha
   runs the same compiled program (no retrace).
@@ -21,6 +21,10 @@ class Steering(nnx.Variable):
     """A steering direction or its scale (not a Param: never trained, never saved with the weights)."""
 
 
+class Captured(nnx.Variable):
+    """The hidden activations of the probe's last call (capture mode only)."""
+
+
 class Probe(nnx.Module):
     def __init__(self, width: int, *, capture: bool = False):
         self.width = width
@@ -33,8 +37,8 @@ class Probe(nnx.Module):
         return self.alpha[...] * self.direction[...]
 
     def record(self, h: jax.Array) -> None:
-        if self.capture:
-            self.sow(nnx.Intermediate, "hidden", h)
+        if self.capture:  # a plain Variable, not nnx.sow (deprecated outside nnx.capture in flax 0.12.8)
+            self.hidden = Captured(h)
 
     def __call__(self, h: jax.Array) -> jax.Array:
         self.record(h)

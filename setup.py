@@ -31,6 +31,8 @@ setup(
             "flaxzoo-train=flaxzoo.scripts.train:main",
             "flaxzoo-restore=flaxzoo.scripts.restore:main",
             "flaxzoo-convert=flaxzoo.scripts.convert:main",
+            "flaxzoo-interpret=flaxzoo.scripts.interpret:main",
+            "flaxzoo-interpret-bench=flaxzoo.scripts.interpret_bench:main",
         ],
     },
     extras_require={

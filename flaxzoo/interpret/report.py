@@ -19,11 +19,10 @@ from flaxzoo.layers.experts import UoME
 
 
 def _output_names(inputs, count: int) -> list[str]:
-    if inputs.vocab is not None and len(inputs.vocab) >= count:
-        return [repr(t) for t in inputs.vocab[:count]]
-    if inputs.label_names is not None and len(inputs.label_names) >= count:
-        return list(inputs.label_names[:count])
-    return [str(i) for i in range(count)]
+    """Names of the model's outputs: tokens for an LM (ids past the vocabulary as <id>), classes, or indices."""
+    names = inputs.vocab if inputs.vocab is not None else inputs.label_names
+    names = [repr(t) for t in names] if inputs.vocab is not None else names
+    return [names[i] if names is not None and i < len(names) else f"<{i}>" for i in range(count)]
 
 
 def expert_locality(layer, z: np.ndarray) -> float | None:

@@ -7,6 +7,7 @@ import pytest
 from flaxzoo.scripts import interpret
 
 
+@pytest.mark.slow  # ~20 s: model compiles for capture and steering
 def test_interpret_writes_report_grids_and_tree(tmp_path, capsys):
     images = np.random.default_rng(0).uniform(size=(6, 32, 32, 3)).astype(np.float32)
     np.save(tmp_path / "images.npy", images)

@@ -60,6 +60,7 @@ def test_user_errors_are_clear():
         snmf.fit(A, 2, init="nmf")
 
 
+@pytest.mark.slow  # ~11 s: three compiles (two fits, the Adam chain)
 def test_hierarchical_tree_and_finetune():
     A, _, _ = _planted(k=6)
     tree = hierarchical.fit(A, (6, 3), sparsity=0.25, max_iter=60, patience=100, finetune_steps=60, lr=1e-2)
@@ -89,6 +90,7 @@ def test_diffmeans_recovers_a_planted_class_direction_and_pca_is_orthonormal():
         baselines.diffmeans(A, labels[:5], 3)
 
 
+@pytest.mark.slow  # ~8 s: the optax training scan compiles
 def test_topk_sae_learns_and_keeps_unit_decoder():
     A, _, _ = _planted(d=16, n=400)
     sae = baselines.train_topk_sae(A, latents=8, k=2, steps=150, batch_size=64, lr=1e-2)
@@ -136,3 +138,26 @@ def test_feature_reading_helpers():
     assert grid.size == (40, 20)
     promoted, suppressed = features.top_outputs(np.array([0.1, -2.0, 3.0]), 2)
     assert promoted == [2, 0] and suppressed == [1, 0]
+
+
+def test_auroc_detection_scores_and_characteristic_tokens():
+    from flaxzoo.interpret import evaluation
+
+    assert evaluation.auroc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
+    assert evaluation.auroc([1, 1, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.5)  # ties count half
+    # two examples of 2 tokens; direction e0 fires on example 1's second token only
+    A = np.array([[0.0, 0.1, 0.0, 5.0], [1.0, 1.0, 1.0, 0.0]])
+    scores = evaluation.example_scores(A, np.array([0, 0, 1, 1]), 2, np.eye(2))
+    np.testing.assert_allclose(scores, [[np.cos(np.arctan(10)), 1.0], [1.0, 1.0]], rtol=1e-6)
+    assert list(evaluation.best_directions(scores, np.array([0, 1]), 2)) == [1, 0]
+    ids = np.array([[1, 1, 1, 2], [2, 3, 3, 3]])
+    assert evaluation.characteristic_tokens(ids, np.array([0, 1]), 1, count=1, min_count=2)[0] == 3
+
+
+def test_interpret_bench_usage_errors(capsys):
+    from flaxzoo.scripts import interpret_bench
+
+    assert interpret_bench.main([]) == 2
+    assert "--vision-weights" in capsys.readouterr().err
+    assert interpret_bench.main(["--solver-timing", "3072,20000"]) == 2
+    assert "D,N,K,ITERS" in capsys.readouterr().err

@@ -22,12 +22,17 @@ def _flat(y):
     return np.concatenate([np.ravel(np.asarray(a)) for a in jax.tree.leaves(y)])
 
 
-def test_capture_bare_mlp_is_the_hidden_layer():
+def test_capture_bare_mlp_is_the_hidden_layer(tmp_path):
     mlp = Mlp(6, 10, rngs=nnx.Rngs(0))
     x = np.random.default_rng(0).standard_normal((5, 3, 6)).astype(np.float32)
     acts = C.capture(mlp, "", x, batch_size=2)  # 5 examples, last batch padded
     expected = np.asarray(gelu_exact(mlp.fc1(x))).reshape(-1, 10).T
     np.testing.assert_allclose(acts.A, expected, rtol=1e-5, atol=1e-6)
+    mapped = C.capture(mlp, "", x, batch_size=2, out=tmp_path / "A.npy")  # memory-mapped to a .npy file
+    assert isinstance(mapped.A, np.memmap)
+    np.testing.assert_array_equal(np.load(tmp_path / "A.npy"), acts.A)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        C.capture(mlp, "", x, out=tmp_path / "A.npy")
     assert acts.grid == (3,) and list(acts.meta["example"][:4]) == [0, 0, 0, 1]
     assert getattr(mlp, "probe", None) is None  # removed after capture
 

@@ -127,14 +127,24 @@ def _metadata(num_examples: int, grid: tuple[int, ...], input_shape) -> dict[str
     return meta
 
 
+def _routes_over_batch(model: nnx.Module, path: str) -> bool:
+    """A UoE LM block with uome_route_over="batch" feeds its UoME (L, B, d): its hidden comes out time-major."""
+    parent = model
+    for part in path.split(".")[:-1]:
+        parent = parent[int(part)] if part.isdigit() else getattr(parent, part)
+    return getattr(parent, "uome_route_over", None) == "batch"
+
+
 def _capturing_forward(model: nnx.Module, path: str, forward: Callable):
     graphdef, state = nnx.split(model)
+    time_major = bool(path) and _routes_over_batch(model, path)
 
     @jax.jit
     def run(state, x):
         m = nnx.merge(graphdef, state)
         forward(m, x)
-        return find_layer(m, path).probe.hidden.get_value().astype(jnp.float32)
+        hidden = find_layer(m, path).probe.hidden.get_value().astype(jnp.float32)
+        return jnp.swapaxes(hidden, 0, 1) if time_major else hidden
 
     return lambda x: run(state, x)
 
@@ -144,7 +154,7 @@ def capture(model: nnx.Module, path: str, inputs, *, batch_size: int = 8, forwar
     """Hidden activations of layer `path` over `inputs` (an array, examples along axis 0), in eval mode.
 
     forward(model, batch) runs the model (default `model(batch)`). With `out` (a .npy path) A is
-    written there and returned memory-mapped; an existing file is kept unless `overwrite`.
+    written there (atomically) and returned memory-mapped; an existing file is kept unless `overwrite`.
     """
     batch_size = check_positive_int(batch_size, "batch_size")
     if not hasattr(inputs, "shape") or len(inputs.shape) < 2:
@@ -160,30 +170,31 @@ def capture(model: nnx.Module, path: str, inputs, *, batch_size: int = 8, forwar
     try:
         run = _capturing_forward(model, path, forward)
         num = inputs.shape[0]
-        A = grid = None
-        tmp_ctx = None
-        for start in range(0, num, batch_size):
+
+        def hidden_of(start):
             batch = np.asarray(inputs[start:start + batch_size])
             if len(batch) < batch_size:  # pad the last batch: one compiled shape for the whole run
-                pad = np.repeat(batch[-1:], batch_size - len(batch), 0)
-                hidden = np.asarray(run(np.concatenate([batch, pad])))[:len(batch)]
-            else:
-                hidden = np.asarray(run(batch))
-            if A is None:
-                grid = _token_grid(hidden.shape, inputs.shape)
-                d, total = hidden.shape[-1], num * int(np.prod(grid))
-                if out is None:
-                    A = np.empty((d, total), np.float32)
-                else:
-                    tmp_ctx = atomic_path(out)
-                    A = np.lib.format.open_memmap(tmp_ctx.__enter__(), mode="w+", dtype=np.float32,
-                                                  shape=(d, total))
-            per = int(np.prod(grid))
-            A[:, start * per:(start + len(batch)) * per] = hidden.reshape(-1, hidden.shape[-1]).T
-        if tmp_ctx is not None:
-            A.flush()
-            del A
-            tmp_ctx.__exit__(None, None, None)
+                batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - len(batch), 0)])
+            return np.asarray(run(batch))[:min(batch_size, num - start)]
+
+        first = hidden_of(0)
+        grid = _token_grid(first.shape, inputs.shape)
+        per = int(np.prod(grid))
+        shape = (first.shape[-1], num * per)
+
+        def fill(A):
+            for start in range(0, num, batch_size):
+                hidden = first if start == 0 else hidden_of(start)
+                A[:, start * per:(start + len(hidden)) * per] = hidden.reshape(-1, hidden.shape[-1]).T
+            return A
+
+        if out is None:
+            A = fill(np.empty(shape, np.float32))
+        else:
+            with atomic_path(out) as tmp:
+                mapped = fill(np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape))
+                mapped.flush()
+                del mapped
             A = np.load(out, mmap_mode="r")
     finally:
         detach(model, path)

@@ -161,3 +161,19 @@ def test_interpret_bench_usage_errors(capsys):
     assert "--vision-weights" in capsys.readouterr().err
     assert interpret_bench.main(["--solver-timing", "3072,20000"]) == 2
     assert "D,N,K,ITERS" in capsys.readouterr().err
+
+
+def test_sample_continues_prompts_with_top_k_top_p():
+    vocab = 6
+
+    def fake_lm(seq, direction, alpha):  # prefers token (last + 1) % vocab, more strongly with larger alpha
+        seq = np.asarray(seq)
+        logits = np.zeros(seq.shape + (vocab,))
+        np.put_along_axis(logits, ((seq + 1) % vocab)[..., None], 5.0 + alpha, -1)
+        return logits
+
+    prompts = np.array([[0, 1], [3, 4]])
+    out = steering.sample(fake_lm, prompts, None, 10.0, new_tokens=4, top_k=3, top_p=0.3, seed=0)
+    np.testing.assert_array_equal(out, [[0, 1, 2, 3, 4, 5], [3, 4, 5, 0, 1, 2]])  # top-p 0.3 keeps only the best
+    loose = steering.sample(fake_lm, prompts, None, -5.0, new_tokens=30, top_k=2, top_p=1.0, seed=1)
+    assert len(np.unique(loose[:, 2:])) > 1  # flat logits: sampling, restricted to the top 2

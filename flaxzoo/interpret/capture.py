@@ -151,7 +151,8 @@ def _capturing_forward(model: nnx.Module, path: str, forward: Callable):
 
 def capture(model: nnx.Module, path: str, inputs, *, batch_size: int = 8, forward: Callable = default_forward,
             out: str | os.PathLike | None = None, overwrite: bool = False) -> Activations:
-    """Hidden activations of layer `path` over `inputs` (an array, examples along axis 0), in eval mode.
+    """Hidden activations of layer `path` over `inputs` (an array, examples along axis 0), in eval mode
+    (the model is left in eval mode; call `model.train()` to go back).
 
     forward(model, batch) runs the model (default `model(batch)`). With `out` (a .npy path) A is
     written there (atomically) and returned memory-mapped; an existing file is kept unless `overwrite`.

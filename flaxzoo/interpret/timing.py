@@ -16,9 +16,13 @@ import numpy as np
 def synthetic_gelu_activations(d: int, n: int, seed: int = 0, rank: int = 64) -> np.ndarray:
     """GELU(low-rank + noise) (d, n) float32: signed, heavy on the positive side, like real MLP hidden units."""
     rng = np.random.default_rng(seed)
-    pre = (rng.standard_normal((d, rank), np.float32) @ rng.standard_normal((rank, n), np.float32)) / np.sqrt(rank)
-    pre += 0.3 * rng.standard_normal((d, n), np.float32)
-    return (0.5 * pre * (1 + np.tanh(0.7978845608 * (pre + 0.044715 * pre ** 3)))).astype(np.float32)
+    basis = rng.standard_normal((d, rank), np.float32) / np.float32(np.sqrt(rank))
+    A = np.empty((d, n), np.float32)
+    for start in range(0, n, 1024):  # in column chunks, so the peak memory measured is the fit's, not this
+        m = min(1024, n - start)
+        pre = basis @ rng.standard_normal((rank, m), np.float32) + 0.3 * rng.standard_normal((d, m), np.float32)
+        A[:, start:start + m] = 0.5 * pre * (1 + np.tanh(0.7978845608 * (pre + 0.044715 * pre ** 3)))
+    return A
 
 
 def time_fit(d: int, n: int, k: int, iters: int, sparsity: float = 0.01) -> dict:

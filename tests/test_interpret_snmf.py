@@ -1,6 +1,5 @@
 """SNMF solver behaviour beyond the goldens (inits, stopping, errors), hierarchical SNMF, baselines, steering
 calibration and feature reading, on tiny synthetic data."""
-import jax
 import numpy as np
 import pytest
 

@@ -47,7 +47,7 @@ def test_user_errors_are_clear():
     A, _, _ = _planted()
     with pytest.raises(InputError, match="2-D array"):
         snmf.fit(A[0], 2)
-    with pytest.raises(InputError, match="more than min"):
+    with pytest.raises(InputError, match="more than the n = 3 tokens"):
         snmf.fit(A[:, :3], 4)
     with pytest.raises(InputError, match="kept fraction"):
         snmf.fit(A, 2, sparsity=0)

@@ -200,9 +200,9 @@ def fit(A, k: int, *, sparsity: float = 0.01, max_iter: int = 2000, patience: in
     A = _check_matrix(A)
     d, n = A.shape
     k = check_positive_int(k, "k")
-    if k > min(d, n):
-        raise InputError(f"k = {k} features is more than min(d, n) = {min(d, n)} for A of shape {(d, n)}; "
-                         f"use a smaller k or more tokens.")
+    if k > n:  # k > d (an overcomplete dictionary) is allowed; more features than tokens is not
+        raise InputError(f"k = {k} features is more than the n = {n} tokens of A {(d, n)}; use a smaller k or "
+                         f"more tokens.")
     if not (isinstance(sparsity, (int, float)) and 0 < sparsity <= 1):
         raise InputError(f"sparsity is the kept fraction of neurons per feature, in (0, 1]; got {sparsity!r} "
                          f"(1.0 turns winner-take-all off).")

@@ -29,10 +29,10 @@ def _check_case(path, dtype):
     A, Y0 = ref["A"].astype(dtype), ref["Y0"].astype(dtype)
     assert A.shape == (d, n) and Y0.shape == (k, n)
     assert snmf.kept_per_feature(meta["sparsity"], d) == meta["kept_per_feature"]
-    assert snmf.REG == meta["reg"] and snmf.EPS_DEN == meta["eps_denominator"] and snmf.EPS_NORM == meta["eps_norm"]
     iters = meta["iters"]
     fit = lambda n_iter: snmf.fit(A, k, sparsity=meta["sparsity"], max_iter=n_iter,  # noqa: E731
-                                  patience=n_iter + 1, Y0=Y0)
+                                  patience=n_iter + 1, Y0=Y0, reg=meta["reg"],
+                                  eps_denominator=meta["eps_denominator"], eps_norm=meta["eps_norm"])
     first, full = fit(1), fit(iters)
     errors = {"Z_1": _relative_max(first.Z_last, ref["Z_1"]), "Y_1": _relative_max(first.Y_last, ref["Y_1"]),
               "Z_T": _relative_max(full.Z_last, ref["Z_T"]), "Y_T": _relative_max(full.Y_last, ref["Y_T"]),

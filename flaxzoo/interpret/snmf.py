@@ -85,24 +85,25 @@ def _neg(M):
     return (jnp.abs(M) - M) / 2
 
 
-def step(A: jax.Array, Y: jax.Array, m: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+def step(A: jax.Array, Y: jax.Array, m: int, reg: float = REG, eps_den: float = EPS_DEN,
+         eps_norm: float = EPS_NORM) -> tuple[jax.Array, jax.Array, jax.Array]:
     """One SNMF iteration from coefficients Y: returns (Z, Y_new, loss)."""
     k = Y.shape[0]
-    gram = Y @ Y.T + REG * jnp.eye(k, dtype=Y.dtype)
+    gram = Y @ Y.T + reg * jnp.eye(k, dtype=Y.dtype)
     Z = jnp.linalg.solve(gram, Y @ A.T).T  # gram is symmetric: (A Y^T gram^-1)^T = gram^-1 Y A^T
     Z = wta(Z, m)
-    norms = jnp.maximum(jnp.linalg.norm(Y, axis=1), EPS_NORM)
+    norms = jnp.maximum(jnp.linalg.norm(Y, axis=1), eps_norm)
     Y = Y / norms[:, None]
     Z = Z * norms[None, :]
     P = Z.T @ A
     Q = Z.T @ Z
-    Y = Y * jnp.sqrt((_pos(P) + _neg(Q) @ Y) / (_neg(P) + _pos(Q) @ Y + EPS_DEN))
+    Y = Y * jnp.sqrt((_pos(P) + _neg(Q) @ Y) / (_neg(P) + _pos(Q) @ Y + eps_den))
     loss = jnp.sum(jnp.square(A - Z @ Y))
     return Z, Y, loss
 
 
-@functools.partial(jax.jit, static_argnames=("m", "chunk"), donate_argnames=("state",))
-def _run_chunk(A, state, limit, patience, tol, *, m: int, chunk: int):
+@functools.partial(jax.jit, static_argnames=("m", "chunk", "eps"), donate_argnames=("state",))
+def _run_chunk(A, state, limit, patience, tol, *, m: int, chunk: int, eps: tuple[float, float, float]):
     """Up to `chunk` iterations, stopping early at `limit` iterations or when patience runs out."""
     start = state["i"]
 
@@ -110,7 +111,7 @@ def _run_chunk(A, state, limit, patience, tol, *, m: int, chunk: int):
         return (s["i"] < jnp.minimum(limit, start + chunk)) & (s["since"] < patience)
 
     def body(s):
-        Z, Y, loss = step(A, s["Y"], m)
+        Z, Y, loss = step(A, s["Y"], m, *eps)
         better = loss < s["best_loss"]
         # patience counts iterations without an improvement larger than tol (relative to the best)
         real = jnp.isinf(s["best_loss"]) | (s["best_loss"] - loss > tol * jnp.abs(s["best_loss"]))
@@ -189,13 +190,16 @@ def initial_coefficients(A, k: int, init: str, Y0, seed: int) -> np.ndarray:
 
 def fit(A, k: int, *, sparsity: float = 0.01, max_iter: int = 2000, patience: int = 1500, tol: float = 0.0,
         init: Init = "random", Y0=None, seed: int = 42, chunk: int = 100,
-        callback: Callable[[int, float], None] | None = None) -> SNMFResult:
+        callback: Callable[[int, float], None] | None = None, reg: float = REG, eps_denominator: float = EPS_DEN,
+        eps_norm: float = EPS_NORM) -> SNMFResult:
     """Fit A (d, n) ~= Z (d, k) Y (k, n), Y >= 0, Z WTA-sparse (a fraction `sparsity` of neurons per feature).
 
     The dtype of A (float32 or float64; float64 needs jax x64 enabled) is the compute dtype.
     Stops after `max_iter` iterations, or after `patience` iterations without a loss improvement
     larger than `tol` times the best loss. `init`: "random" (Y ~ U(0,1), from `seed`), "svd" or
     "kmeans"; `Y0` (k, n) overrides it. `callback(iterations_done, best_loss)` runs between chunks.
+    reg, eps_denominator, eps_norm: the ridge of the Z step, the Y-step denominator's epsilon and the rescale's
+    norm floor (the paper's 1e-6, 1e-6, 1e-8).
     """
     A = _check_matrix(A)
     d, n = A.shape
@@ -229,7 +233,8 @@ def fit(A, k: int, *, sparsity: float = 0.01, max_iter: int = 2000, patience: in
     losses = []
     while True:
         before = int(state["i"])
-        state = _run_chunk(A, state, max_iter, patience, jnp.asarray(tol, dtype), m=m, chunk=chunk)
+        state = _run_chunk(A, state, max_iter, patience, jnp.asarray(tol, dtype), m=m, chunk=chunk,
+                           eps=(float(reg), float(eps_denominator), float(eps_norm)))
         done = int(state["i"])
         # the chunk's ring buffer holds iterations before..done-1 at positions i % chunk
         losses.extend(np.asarray(state["losses"])[[i % chunk for i in range(before, done)]])

@@ -32,6 +32,8 @@ setup(
             "flaxzoo-restore=flaxzoo.scripts.restore:main",
             "flaxzoo-convert=flaxzoo.scripts.convert:main",
             "flaxzoo-eval=flaxzoo.scripts.eval:main",
+            "flaxzoo-interpret=flaxzoo.scripts.interpret:main",
+            "flaxzoo-interpret-bench=flaxzoo.scripts.interpret_bench:main",
         ],
     },
     extras_require={

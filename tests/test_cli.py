@@ -382,15 +382,19 @@ def test_one_line_keeps_what_and_fix():
 
 
 def test_console_scripts_are_the_scripts():
+    """Every console script is a scripts/ wrapper of the same program, and every program wrapper has one."""
     setup = (ROOT / "setup.py").read_text()
-    entries = dict(re.findall(r'"(flaxzoo-\w+)=([\w.:]+)"', setup))
-    assert set(entries) == {"flaxzoo-train", "flaxzoo-restore", "flaxzoo-convert", "flaxzoo-eval"}
+    entries = dict(re.findall(r'"(flaxzoo-[\w-]+)=([\w.:]+)"', setup))
+    assert {"flaxzoo-train", "flaxzoo-restore", "flaxzoo-convert", "flaxzoo-eval"} <= set(entries)
     for name, target in entries.items():
         module, func = target.split(":")
         tool = importlib.import_module(module)
         assert callable(getattr(tool, func))
-        wrapper = (ROOT / "scripts" / f"{name.removeprefix('flaxzoo-')}.py").read_text()
+        wrapper = (ROOT / "scripts" / f"{name.removeprefix('flaxzoo-').replace('-', '_')}.py").read_text()
         assert f"from {module} import main" in wrapper and "sys.path" not in wrapper
+    wrapped = {m for path in (ROOT / "scripts").glob("*.py")
+               for m in re.findall(r"from (flaxzoo\.scripts\.\w+) import main", path.read_text())}
+    assert wrapped == {target.split(":")[0] for target in entries.values()}
 
 
 def test_script_wrapper_subprocess_one_line_exit_2(tmp_path):

@@ -35,6 +35,7 @@ from flax import nnx
 from flaxzoo.layers import host_init
 from flaxzoo.layers.linear import Linear, default_kernel_init, param_init
 from flaxzoo.layers.mlp import gelu_exact
+from flaxzoo.layers.probe import attached_probe
 
 Mode = Literal["faithful", "trained"]
 RouteNorm = Literal["group", "experts"]
@@ -237,17 +238,44 @@ class UoME(nnx.Module):
         k = static_capacity(self.capacity, x.shape[1]) if capacity is None else capacity
         return self.router(x, k, weighted=self.mode == "trained")
 
-    def expert_outputs(self, x: jax.Array, plan: RoutePlan) -> jax.Array:
-        """(E, G, K, d): each expert's output rows for its selected positions, before weighting and union."""
+    def expert_hidden(self, x: jax.Array, plan: RoutePlan) -> jax.Array:
+        """(E, G, K, F/E): each expert's hidden activations (after the nonlinearity) on its selected positions."""
         dtype = self.dtype or x.dtype
         xe = gather_tokens(x.astype(dtype), plan.tokens)  # (E, G, K, d)
         h = jnp.einsum("egkd,edf->egkf", xe, self.w1[...].astype(dtype)) + self.b1[...].astype(dtype)[:, None, None]
-        return jnp.einsum("egkf,efd->egkd", self.act(h), self.w2[...].astype(dtype)) + self.b2[...].astype(dtype)[:, None, None]
+        return self.act(h)
+
+    def project_hidden(self, h: jax.Array) -> jax.Array:
+        """(E, G, K, F/E) hidden -> (E, G, K, d) expert output rows."""
+        dtype = h.dtype
+        return jnp.einsum("egkf,efd->egkd", h, self.w2[...].astype(dtype)) + self.b2[...].astype(dtype)[:, None, None]
+
+    def expert_outputs(self, x: jax.Array, plan: RoutePlan) -> jax.Array:
+        """(E, G, K, d): each expert's output rows for its selected positions, before weighting and union."""
+        return self.project_hidden(self.expert_hidden(x, plan))
+
+    def dense_hidden(self, h: jax.Array, plan: RoutePlan, num_positions: int) -> jax.Array:
+        """(E, G, K, F/E) -> (G, N, F): the dense layer's hidden layer, experts side by side, 0 where unrouted."""
+        e, g, _, fe = h.shape
+        out = jnp.zeros((g, num_positions, e, fe), h.dtype)
+        group = jnp.arange(g)[None, :, None]
+        expert = jnp.arange(e)[:, None, None]
+        return out.at[group, plan.tokens, expert].set(h).reshape(g, num_positions, e * fe)
 
     def __call__(self, x: jax.Array, *, plan: RoutePlan | None = None) -> jax.Array:
         if plan is None:
             plan = self.route(x)
-        return combine(self, self.expert_outputs(x, plan), plan, x.shape[1])
+        probe = attached_probe(self)
+        if probe is None:
+            return combine(self, self.expert_outputs(x, plan), plan, x.shape[1])
+        # Probe (layers/probe.py): capture the dense-equivalent hidden layer; steer as the dense layer would,
+        # i.e. the vector goes through every expert's W2 block at every position (unweighted, routed or not).
+        h = self.expert_hidden(x, plan)
+        probe.record(self.dense_hidden(h, plan, x.shape[1]))
+        y = combine(self, self.project_hidden(h), plan, x.shape[1])
+        e, _, fe = self.w1[...].shape
+        delta = jnp.einsum("ef,efd->d", probe.delta().reshape(e, fe).astype(y.dtype), self.w2[...].astype(y.dtype))
+        return y + delta
 
     def dense_params(self) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
         """The equivalent dense MLP (w1 (d, F), b1 (F,), w2 (F, d), b2 (d,)): concatenated blocks, summed biases."""

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from flaxzoo.layers.linear import Linear
+from flaxzoo.layers.probe import probe_hidden
 
 gelu_exact = functools.partial(jax.nn.gelu, approximate=False)
 gelu_tanh = functools.partial(jax.nn.gelu, approximate=True)
@@ -31,7 +32,7 @@ class Mlp(nnx.Module):
         self.drop = nnx.Dropout(dropout, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = self.drop(self.act(self.fc1(x)))
+        x = self.drop(probe_hidden(self, self.act(self.fc1(x))))  # probe: see layers/probe.py
         return self.drop(self.fc2(x))
 
 
@@ -47,4 +48,4 @@ class GatedMlp(nnx.Module):
         self.act = act
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return self.down(self.act(self.gate(x)) * self.up(x))
+        return self.down(probe_hidden(self, self.act(self.gate(x)) * self.up(x)))

@@ -1,0 +1,15 @@
+"""ONNX through jax2onnx (the jaxpr of the program, weights as initializers); run with onnxruntime."""
+from __future__ import annotations
+
+import jax
+
+INSTALL = "pip install 'flaxzoo[export]' (or: pip install --no-deps jax2onnx onnx onnx-ir onnxruntime sympy)"
+
+
+def to_bytes(fn, struct: jax.ShapeDtypeStruct) -> bytes:
+    try:
+        from jax2onnx import to_onnx
+    except ImportError as e:
+        raise ImportError(f"ONNX export needs jax2onnx, onnx and onnxruntime ({e}); {INSTALL}.") from None
+    proto = to_onnx(fn, inputs=[struct], model_name="flaxzoo", input_names=["input"], output_names=["output"])
+    return proto.SerializeToString()

@@ -11,5 +11,13 @@ def to_bytes(fn, struct: jax.ShapeDtypeStruct) -> bytes:
         from jax2onnx import to_onnx
     except ImportError as e:
         raise ImportError(f"ONNX export needs jax2onnx, onnx and onnxruntime ({e}); {INSTALL}.") from None
+    import onnxruntime
+
     proto = to_onnx(fn, inputs=[struct], model_name="flaxzoo", input_names=["input"], output_names=["output"])
-    return proto.SerializeToString()
+    data = proto.SerializeToString()
+    try:  # a graph onnxruntime cannot run is no deliverable: fail here, naming the operator
+        onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise RuntimeError(f"onnxruntime {onnxruntime.__version__} cannot run the converted graph: "
+                           f"{str(e).strip().splitlines()[0]}") from e
+    return data

@@ -29,16 +29,17 @@ def test_swin_symbolic_batch_reloads_without_flaxzoo(tmp_path):
     xs = [rng.random((1, 64, 64, 3), np.float32), rng.random((3, 64, 64, 3), np.float32)]
     outs, info = fx.run_fresh(path, xs)
     assert info["flaxzoo_imported"] is False
-    for x, y in zip(xs, outs):
-        assert y.shape == (x.shape[0], 10)
-        np.testing.assert_allclose(y, reference(model, x), atol=TOL)
+    assert [y.shape for y in outs] == [(1, 10), (3, 10)]
+    want = reference(model, np.concatenate(xs))  # images are independent: one compile for both checks
+    np.testing.assert_allclose(np.concatenate(outs), want, atol=TOL)
     with pytest.raises(FileExistsError, match="exists"):  # never replaced
         fx.export(model, (1, 64, 64, 3), format="jax", path=path)
 
 
 def test_maxim_raw_images_of_any_size_equal_restore_image(tmp_path):
-    """Symbolic batch, height and width; padding to the size multiple, cropping and uint8 inside."""
-    model = flaxzoo.create_model("maxim_tiny")
+    """Symbolic batch, height and width; padding to the size multiple, cropping and uint8 inside.
+    One stage of the tiny preset: the same blocks, half the compile time."""
+    model = flaxzoo.create_model("maxim_tiny", num_stages=1)
     path = str(tmp_path / "maxim.jaxexport")
     fx.export(model, (1, 32, 32, 3), format="jax", dynamic=("batch", "height", "width"), preprocess=True, path=path)
     images = [rng.integers(0, 256, (1, 20, 30, 3), dtype=np.uint8), rng.integers(0, 256, (2, 33, 17, 3), dtype=np.uint8)]

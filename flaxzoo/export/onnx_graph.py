@@ -7,6 +7,10 @@ INSTALL = "pip install 'flaxzoo[export]' (or: pip install --no-deps jax2onnx onn
 
 
 def to_bytes(fn, struct: jax.ShapeDtypeStruct) -> bytes:
+    import logging
+
+    # jax2onnx logs a warning with a traceback for each optional plugin (equinox, dm-pix) it cannot import.
+    logging.getLogger("jax2onnx").setLevel(logging.ERROR)
     try:
         from jax2onnx import to_onnx
     except ImportError as e:

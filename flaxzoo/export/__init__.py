@@ -29,12 +29,21 @@ FORMATS = ("jax", "onnx", "tflite")
 SUFFIX = {fmt: suffix for suffix, fmt in SUFFIXES.items()}
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runner.py")
 
-__all__ = ["export", "load", "run_fresh", "reference_function", "ExportError", "FORMATS", "SUFFIX"]
+__all__ = ["export", "load", "run_fresh", "reference_function", "image_channels", "ExportError", "FORMATS", "SUFFIX"]
 
 
 def _describe(model) -> str:
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    return f"{type(model).__name__}" + (f" ({cfg['name']})" if "name" in cfg else "")
+    return type(model).__name__
+
+
+def image_channels(model) -> int | None:
+    """Input channels of an image model (MAXIM's config, Swin's patch embedding, UoEViT's conv); None if unknown."""
+    config, embed = getattr(model, "config", None), getattr(model, "patch_embed", None)
+    for value in (getattr(config, "in_channels", None), getattr(embed, "in_chans", None),
+                  getattr(embed, "in_features", None)):
+        if value is not None:
+            return int(value)
+    return None
 
 
 def _normalisation(model, mean, std):
@@ -82,9 +91,7 @@ def export(model, input_spec: Sequence[int], *, format: str = "jax", dynamic: Se
     kind, what = model_kind(model), _describe(model)
     multiple = tuple(model.size_multiple) if kind == "restore" else None
     dynamic = check_dynamic(dynamic, kind, routed=routes_tokens(model), preprocess=preprocess, what=what)
-    config = getattr(model, "config", None)
-    channels = getattr(config, "in_channels", None) or getattr(getattr(model, "patch_embed", None), "in_chans", None)
-    check_example(input_spec, kind, channels=channels, multiple=multiple, preprocess=preprocess, what=what)
+    check_example(input_spec, kind, channels=image_channels(model), multiple=multiple, preprocess=preprocess, what=what)
     struct = input_struct(input_spec, input_dtype(model, preprocess), dynamic, kind, multiple=multiple,
                           preprocess=preprocess)
     fn = reference_function(model, preprocess=preprocess, mean=mean, std=std)

@@ -48,7 +48,7 @@ def parse_size(text: str) -> tuple[int, ...]:
 
 
 def check_input(model, size, batch: int, preprocess: bool) -> np.ndarray:
-    from flaxzoo.export import input_dtype
+    from flaxzoo.export import image_channels, input_dtype
     from flaxzoo.export.program import model_kind
 
     kind, rng = model_kind(model), np.random.default_rng(0)
@@ -58,8 +58,7 @@ def check_input(model, size, batch: int, preprocess: bool) -> np.ndarray:
         return rng.integers(0, model.embed.num_embeddings, (batch, size[0])).astype(np.int32)
     if len(size) != 2:
         raise cli.UsageError(f"--size for an image model is HxW (e.g. --size 64x64); got {size[0]}.")
-    channels = getattr(getattr(model, "config", None), "in_channels", None) or model.patch_embed.in_chans
-    shape = (batch, *size, channels)
+    shape = (batch, *size, image_channels(model) or 3)
     if input_dtype(model, preprocess) == np.uint8:
         return rng.integers(0, 256, shape).astype(np.uint8)
     return rng.random(shape).astype(np.float32)

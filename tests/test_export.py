@@ -99,7 +99,8 @@ def test_cli_prints_size_and_difference_and_never_overwrites(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_maxim_s3_multiple_of_64_symbolic_sizes(tmp_path):
-    """The released S-3 structure: height/width symbolic as multiples of 64 (random weights)."""
+    """The released S-3 structure: height/width symbolic as multiples of 64 (random weights). Its random-weight
+    outputs reach ~1e3, so the tolerance is relative to their scale (1e-5 of the largest), not 1e-4 absolute."""
     model = flaxzoo.create_model("maxim_s3")
     path = str(tmp_path / "s3.jaxexport")
     fx.export(model, (1, 64, 64, 3), format="jax", dynamic=("batch", "height", "width"), path=path)
@@ -107,7 +108,8 @@ def test_maxim_s3_multiple_of_64_symbolic_sizes(tmp_path):
     outs, info = fx.run_fresh(path, xs)
     assert not info["flaxzoo_imported"]
     for x, y in zip(xs, outs):
-        np.testing.assert_allclose(y, reference(model, x), atol=TOL)
+        want = reference(model, x)
+        np.testing.assert_allclose(y, want, atol=1e-5 * float(np.abs(want).max()))
     with pytest.raises(fx.ExportError, match="multiples of \\(64, 64\\)"):
         fx.export(model, (1, 96, 64, 3), format="jax")
 

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-all train bench clean
+.PHONY: venv test test-all test-tflite train bench clean
 
 venv: $(STAMP)
 
@@ -19,9 +19,21 @@ $(STAMP): setup.py
 test: venv
 	@$(PY) -m pytest -q -n 2 -m "not slow" tests
 
-# Everything, including slow tests.
+# Everything, including slow tests; first the ONNX export tools (jax2onnx without its stale orbax pin).
+# The TFLite tests run only where tensorflow-cpu and ai-edge-litert are installed (about 1.5 GB, by hand).
 test-all: venv
+	@$(PY) -m pip install -q -e '.[test,export]'
+	@$(PY) -m pip install -q --no-deps 'jax2onnx==0.17.1'
 	@$(PY) -m pytest -q -n 2 tests
+
+# The TFLite export tests: TensorFlow (about 1.5 GB) goes to .tflite-pkgs/, seen only by these tests. Its
+# dependencies are named one by one (--no-deps) so that nothing there shadows the venv's numpy or protobuf.
+TFLITE_PKGS := .tflite-pkgs
+TFLITE_REQS := tensorflow-cpu ai-edge-litert astunparse backports.strenum gast google-pasta grpcio h5py keras \
+	libclang namex optree
+test-tflite: venv
+	@test -d $(TFLITE_PKGS) || $(PY) -m pip install -q --no-deps --target $(TFLITE_PKGS) $(TFLITE_REQS)
+	@PYTHONPATH=$(TFLITE_PKGS) $(PY) -m pytest -q -p no:xdist tests/test_export_tflite.py
 
 # Train the default example (a small Swin on real texture photos bundled with scikit-image,
 # no download) into runs/; running it again resumes. Any config works: CONFIG=... WORKDIR=...

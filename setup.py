@@ -24,6 +24,7 @@ setup(
         "pillow>=10",
         "tensorboardX>=2.6",  # TensorBoard event files; needs protobuf only, not TensorFlow
         "tqdm>=4.66",  # the training progress bar
+        "flatbuffers>=23",  # jax.export serialization (flaxzoo.export, format="jax"); 0.3 MB
     ],
     # The same programs as scripts/train.py, scripts/restore.py, scripts/convert.py.
     entry_points={
@@ -34,6 +35,7 @@ setup(
             "flaxzoo-eval=flaxzoo.scripts.eval:main",
             "flaxzoo-interpret=flaxzoo.scripts.interpret:main",
             "flaxzoo-interpret-bench=flaxzoo.scripts.interpret_bench:main",
+            "flaxzoo-export=flaxzoo.scripts.export:main",
         ],
     },
     extras_require={
@@ -42,6 +44,16 @@ setup(
             "pytest-xdist>=3.5",
             "pytest-timeout>=2.2",  # a hung test fails with its stack instead of stalling CI
             "scikit-image>=0.24",  # real images that ship inside the wheel
+        ],
+        # ONNX export's runtime side (about 200 MB with onnx-ir's sympy). The converter itself, jax2onnx
+        # 0.17, pins orbax-checkpoint<0.11.37 against our >=0.12.8 (it never imports orbax), so pip cannot
+        # install it alongside flaxzoo: `pip install --no-deps jax2onnx==0.17.1` after this extra (make
+        # test-all does). TFLite (tensorflow-cpu + ai-edge-litert, about 1.5 GB) is not in any extra.
+        "export": [
+            "onnx>=1.20.1",
+            "onnx-ir>=0.2.1",
+            "onnxruntime>=1.24.1",
+            "sympy>=1.13",
         ],
     },
 )

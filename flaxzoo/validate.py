@@ -98,7 +98,7 @@ def check_image_batch(x, *, name: str, channels: int | None = None, min_size: in
                 if _is_integer(dtype) or dtype == np.bool_ else " Pass a float32 array.")
         raise InputError(f"{name} must be a floating-point image batch; got dtype {dtype}.{hint}")
     n, h, w, c = shape
-    if min(shape) < 1:
+    if any(d < 1 for d in shape):  # not min(): symbolic (jax.export) sizes compare only to constants
         raise InputError(f"{name} has an empty axis: shape {shape} (batch, height, width, channels); "
                          f"every axis needs at least 1 element.")
     if channels is not None and c != channels:
@@ -132,7 +132,7 @@ def check_token_ids(x, *, name: str, vocab_size: int | None = None, length: int 
     if not _is_integer(dtype):
         hint = " Round and cast with ids.astype(np.int32)." if _is_floating(dtype) else " Pass int32 ids."
         raise InputError(f"{name} must be integer token ids; got dtype {dtype}.{hint}")
-    if min(shape) < 1:
+    if any(d < 1 for d in shape):  # not min(): symbolic (jax.export) sizes compare only to constants
         raise InputError(f"{name} has an empty axis: shape {shape} (batch, length); both need at least 1 element.")
     if length is not None and shape[1] != length:
         raise InputError(f"{name} must have length {length} (the model's max_seq_len); got {shape[1]}. "

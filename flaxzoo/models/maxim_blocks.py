@@ -193,6 +193,8 @@ def resize_shape(h: int, w: int, ratio: float) -> tuple[int, int]:
     if ratio < 1:
         k = int(round(1 / ratio))
         return h // k, w // k
+    if float(ratio).is_integer():  # h * 2 rather than int(h * 2.0): also exact for symbolic (jax.export) sizes
+        return h * int(ratio), w * int(ratio)
     return int(h * ratio), int(w * ratio)
 
 
@@ -214,6 +216,6 @@ class ResizeConv(nnx.Module):
     def __call__(self, x):
         n, h, w, c = x.shape
         th, tw = resize_shape(h, w, self.ratio)
-        if (th, tw) != (h, w):
+        if self.ratio != 1:  # ratio 1 keeps the size; said so, since symbolic sizes cannot be compared
             x = jax.image.resize(x, (n, th, tw, c), method="bilinear")
         return self.conv(x)

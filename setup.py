@@ -31,6 +31,9 @@ setup(
             "flaxzoo-train=flaxzoo.scripts.train:main",
             "flaxzoo-restore=flaxzoo.scripts.restore:main",
             "flaxzoo-convert=flaxzoo.scripts.convert:main",
+            "flaxzoo-benchmark=flaxzoo.scripts.benchmark:main",
+            "flaxzoo-bench-report=flaxzoo.scripts.bench_report:main",
+            "flaxzoo-denoise-report=flaxzoo.scripts.denoise_report:main",
         ],
     },
     extras_require={

@@ -359,20 +359,22 @@ def _script(name):
     return module
 
 
-@pytest.mark.parametrize("name", ["benchmark", "bench_swin", "bench_maxim", "bench_uoe"])
+@pytest.mark.parametrize("name", ["benchmark", "bench_report", "bench_swin", "bench_maxim", "bench_uoe",
+                                  "denoise_report"])
 def test_benchmark_help_runs_nothing(name, capsys, monkeypatch):
     module = _script(name)
+    entry = getattr(module, "run", None) or module.main  # the peers' own run, or a 3-line wrapper's main
     ran = []
     monkeypatch.setattr(subprocess, "call", lambda *a, **k: ran.append(a) or 0)
-    code, out, _ = run_main(lambda argv: cli.call(module.run, argv), ["--help"], capsys)
+    code, out, _ = run_main(lambda argv: cli.call(entry, argv), ["--help"], capsys)
     assert code == 0 and "--debug" in out and "usage:" in out and not ran
-    code, _, err = run_main(lambda argv: cli.call(module.run, argv), ["--no-such-flag"], capsys)
+    code, _, err = run_main(lambda argv: cli.call(entry, argv), ["--no-such-flag"], capsys)
     assert_one_line_error(code, err, "--no-such-flag")
 
 
-def test_benchmark_unknown_family(capsys):
-    code, _, err = run_main(lambda argv: cli.call(_script("benchmark").run, argv), ["swim"], capsys)
-    assert_one_line_error(code, err, "swim", "swin")
+def test_benchmark_unknown_model(capsys):
+    code, _, err = run_main(lambda argv: cli.call(_script("benchmark").main, argv), ["--model", "swim"], capsys)
+    assert_one_line_error(code, err, "swim", "list_models")
 
 
 def test_one_line_keeps_what_and_fix():
@@ -383,13 +385,14 @@ def test_one_line_keeps_what_and_fix():
 
 def test_console_scripts_are_the_scripts():
     setup = (ROOT / "setup.py").read_text()
-    entries = dict(re.findall(r'"(flaxzoo-\w+)=([\w.:]+)"', setup))
-    assert set(entries) == {"flaxzoo-train", "flaxzoo-restore", "flaxzoo-convert"}
+    entries = dict(re.findall(r'"(flaxzoo-[\w-]+)=([\w.:]+)"', setup))
+    assert set(entries) == {"flaxzoo-train", "flaxzoo-restore", "flaxzoo-convert", "flaxzoo-benchmark",
+                            "flaxzoo-bench-report", "flaxzoo-denoise-report"}
     for name, target in entries.items():
         module, func = target.split(":")
         tool = importlib.import_module(module)
         assert callable(getattr(tool, func))
-        wrapper = (ROOT / "scripts" / f"{name.removeprefix('flaxzoo-')}.py").read_text()
+        wrapper = (ROOT / "scripts" / f"{name.removeprefix('flaxzoo-').replace('-', '_')}.py").read_text()
         assert f"from {module} import main" in wrapper and "sys.path" not in wrapper
 
 

@@ -65,6 +65,20 @@ def default_size(name: str) -> tuple[int, int]:
     return (256, 256)
 
 
+def check_size(name: str, size: tuple[int, int], multiple: tuple[int, int] | None = None) -> None:
+    """A restoration model takes sides that are multiples of its size multiple (from the preset if not given)."""
+    if multiple is None:
+        m = flaxzoo.get_spec(name).info.get("size_multiple")
+        if m is None or task_of(name) != "restore":
+            return
+        multiple = (m, m) if isinstance(m, int) else tuple(m)
+    h, w = size
+    if h % multiple[0] or w % multiple[1]:
+        raise InputError(f"{name} takes images whose sides are multiples of {multiple[0]}x{multiple[1]}; "
+                         f"--size {h}x{w} is not: pick e.g. {-(-h // multiple[0]) * multiple[0]}x"
+                         f"{-(-w // multiple[1]) * multiple[1]}.")
+
+
 def build_model(name: str, size: tuple[int, int], dtype: str, rngs: nnx.Rngs | None = None) -> nnx.Module:
     """The preset, computing in `dtype`; a classifier is built for `size` when that is not its preset size."""
     kwargs = {} if DTYPES[dtype] is None else {"dtype": DTYPES[dtype]}
@@ -83,11 +97,7 @@ def synthetic_batch(model: nnx.Module, name: str, batch: int, size: tuple[int, i
         return {"tokens": jnp.asarray(rng.integers(0, vocab, (batch, size[0] + 1)), jnp.int32)}
     h, w = size
     if task == "restore":
-        multiple = tuple(getattr(model, "size_multiple", (1, 1)))
-        if h % multiple[0] or w % multiple[1]:
-            raise InputError(f"{name} takes images whose sides are multiples of {multiple[0]}x{multiple[1]}; "
-                             f"--size {h}x{w} is not: pick e.g. {-(-h // multiple[0]) * multiple[0]}x"
-                             f"{-(-w // multiple[1]) * multiple[1]}.")
+        check_size(name, size, tuple(getattr(model, "size_multiple", (1, 1))))
         image = jnp.asarray(rng.random((batch, h, w, 3)), jnp.float32)
         return {"input": image, "target": image}
     channels = flaxzoo.get_spec(name).kwargs.get("in_chans", 3)

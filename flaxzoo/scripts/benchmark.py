@@ -137,6 +137,8 @@ def run(argv) -> int:
     for peer in args.peer:
         peers.check_peer(peer, args.model)
     measure.task_of(args.model)
+    for s in ([size] if size else []) + (values if args.sweep == "size" else []):
+        measure.check_size(args.model, s)
     peak, peak_source = machine.peak_flops(measure_cpu=not args.no_cpu_peak)
     record = {"format": FORMAT, "command": machine.command_line(argv), "date": machine.now_utc(),
               "machine": machine.describe(), "model": args.model, "family": spec.family, "batch": args.batch,

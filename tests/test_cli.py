@@ -359,7 +359,7 @@ def _script(name):
     return module
 
 
-@pytest.mark.parametrize("name", ["benchmark", "bench_report", "bench_swin", "bench_maxim", "bench_uoe",
+@pytest.mark.parametrize("name", ["benchmark", "bench_report", "bench_maxim", "bench_uoe",
                                   "denoise_report"])
 def test_benchmark_help_runs_nothing(name, capsys, monkeypatch):
     module = _script(name)

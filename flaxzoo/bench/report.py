@@ -62,8 +62,10 @@ def _peer(record: dict, mode: str) -> str:
     for p in record.get("peers", []):
         if p.get("status") != "ok":
             cells.append(f"{p['peer']}: {p.get('status')}")
-        elif p["peer"] == "timm" and p.get("mode") == mode:
-            cells.append(f"timm {p['timm']}: {_rate(p)}")
+        elif p["peer"] in ("timm", "official") and p.get("mode") == mode:
+            label = f"timm {p['timm']}, torch {p['torch']}" if p["peer"] == "timm" else "official google-research/maxim"
+            ours = record["result"][mode]["median_s"]
+            cells.append(f"{label}: {_rate(p)}; ours {p['median_s'] / ours:.2f}x its speed")
         elif p["peer"] == "dense" and mode in p:
             ours = record["result"][mode]["median_s"]
             cells.append(f"dense ({p['params']:,} params): {_rate(p[mode])}; ours {p[mode]['median_s'] / ours:.2f}x "

@@ -34,7 +34,7 @@ def main(argv=None) -> int:
         import timm
         import torch
     except ImportError as e:
-        print(json.dumps({"error": f"not installed in {sys.executable}: {e}"}))
+        print(json.dumps({"error": f"no torch/timm in {sys.executable} ({e})"}))
         return NOT_INSTALLED
     h, w = (int(v) for v in a.size.split("x"))
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -43,8 +43,9 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="timed runs; the median is reported")
     p.add_argument("--warmup", type=int, default=2, help="untimed runs after the first")
     p.add_argument("--peer", choices=PEERS, action="append", default=[],
-                   help="also time this peer in the same run (timm: Swin models; dense: UoE language models)")
+                   help="also time this peer in the same run (timm: Swin; official: MAXIM with --official-src; dense: UoE LMs)")
     p.add_argument("--peer-python", help="Python with torch + timm for --peer timm (default: this one)")
+    p.add_argument("--official-src", help="checkout of google-research/maxim for --peer official")
     p.add_argument("--torch-compile", action="store_true", help="torch.compile the timm peer")
     p.add_argument("--sweep", choices=KINDS, help="time against size or batch instead of one point")
     p.add_argument("--sweep-values", help="comma-separated sizes (64,128,256) or batches (1,2,4,8)")
@@ -135,7 +136,7 @@ def run(argv) -> int:
         values = sweep.parse_values(args.sweep, args.sweep_values or ("1,2,4,8" if args.sweep == "batch"
                                                                      else "64,128,256"))
     for peer in args.peer:
-        peers.check_peer(peer, args.model)
+        peers.check_peer(peer, args.model, args.official_src)
     measure.task_of(args.model)
     for s in ([size] if size else []) + (values if args.sweep == "size" else []):
         measure.check_size(args.model, s)
@@ -170,12 +171,13 @@ def run(argv) -> int:
         record["peers"] = []
         for peer in args.peer:
             r = peers.run_peer(peer, args.model, peer_python=args.peer_python, torch_compile=args.torch_compile,
+                               official_src=args.official_src,
                                peak=peak, **common)
             record["peers"].append(r)
             if r["status"] != "ok":
                 print(f"peer {peer}: {r['status']}; reporting flaxzoo alone.", flush=True)
-            elif peer == "timm":
-                print(_line(f"timm {r['mode']}", r), flush=True)
+            elif peer in ("timm", "official"):
+                print(_line(f"{peer} {r['mode']}", r), flush=True)
             else:
                 for mode in ("infer", "train"):
                     if mode in r:

@@ -4,6 +4,7 @@ No timing asserts: the figures are only checked for being real measurements (pos
 other and with the model), never against a speed.
 """
 import json
+import os
 import subprocess
 import sys
 
@@ -91,6 +92,9 @@ def test_cli_on_a_tiny_model_with_its_dense_peer(tmp_path, capsys):
     (["--model", "uoe_lm_tiny", "--sweep", "batch", "--sweep-values", "4"], ["at least two"]),
     (["--model", "uoe_lm_tiny", "--out", "x.txt"], [".json"]),
     ([], ["--model", "--suite"]),
+    (["--model", "swin_test_tiny", "--peer", "official"], ["--peer official", "MAXIM"]),
+    (["--model", "maxim_tiny", "--peer", "official"], ["--official-src", "google-research/maxim"]),
+    (["--model", "maxim_tiny", "--peer", "official", "--official-src", "nowhere"], ["nowhere", "maxim/models"]),
 ])
 def test_cli_mistakes_are_one_line(argv, needles, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -143,3 +147,16 @@ def test_batch_sweep_writes_json_and_png(tmp_path, capsys):
     assert [p["batch"] for p in points] == [1, 4] and all(p["infer_median_s"] > 0 for p in points)
     assert isinstance(rec["sweep"]["infer_time_exponent"], float)
     assert Image.open(rec["plot"]).format == "PNG"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("FLAXZOO_OFFICIAL_MAXIM_SRC"),
+                    reason="set FLAXZOO_OFFICIAL_MAXIM_SRC to a checkout of google-research/maxim")
+def test_official_maxim_peer_has_our_parameter_count(tmp_path, capsys):
+    out = tmp_path / "m.json"
+    argv = ["--model", "maxim_tiny", "--size", "16", "--repeats", "1", "--warmup", "0", "--no-cpu-peak", "--peer",
+            "official", "--official-src", os.environ["FLAXZOO_OFFICIAL_MAXIM_SRC"], "--out", str(out)]
+    assert run_cli(benchmark.run, argv, capsys)[0] == 0
+    rec = json.loads(out.read_text())
+    official = rec["peers"][0]
+    assert official["status"] == "ok" and official["params"] == rec["result"]["params"] and official["median_s"] > 0

@@ -30,12 +30,12 @@ def get_config(arg=None):
     c.data.pp.sigma = 25.0
     c.data.source_kwargs.patch = 32
     c.batch_size = 8
-    c.total_steps = 600
+    c.total_steps = 1000
     c.optim.lr = 1e-3
     c.optim.weight_decay = 0.0
     c.optim.warmup_steps = 20
     c.optim.clip_norm = 1.0
     c.log_every = 50
-    c.eval_every = 600  # once, at the end (each eval shape is one more compilation)
+    c.eval_every = c.total_steps  # once, at the end (each eval shape is one more compilation)
     c.checkpoint_every = 200
     return c

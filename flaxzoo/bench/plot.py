@@ -20,7 +20,7 @@ def _label(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _panel(draw, box, title: str, xlabel: str, series: dict) -> None:
+def _panel(draw, box, title: str, xlabel: str, series: dict, xticks: dict | None = None) -> None:
     x0, y0, x1, y1 = box
     points = [(x, y) for pts in series.values() for x, y in pts if x > 0 and y > 0]
     draw.rectangle(box, outline="black")
@@ -40,7 +40,7 @@ def _panel(draw, box, title: str, xlabel: str, series: dict) -> None:
     for t in sorted(set(xs)):
         px = at(t, math.exp(ly[0]))[0]
         draw.line([(px, y1), (px, y1 + 4)], fill="black")
-        draw.text((px - 8, y1 + 6), _label(t), fill="black")
+        draw.text((px - 8, y1 + 6), (xticks or {}).get(t, _label(t)), fill="black")
     for t in _ticks(math.exp(ly[0]), math.exp(ly[1])):
         py = at(math.exp(lx[0]), t)[1]
         draw.line([(x0 - 4, py), (x0, py)], fill="black")
@@ -56,8 +56,10 @@ def _panel(draw, box, title: str, xlabel: str, series: dict) -> None:
         draw.text((x0 + 6, y0 + 4 + 12 * i), name, fill=color)
 
 
-def loglog_png(path: str, title: str, xlabel: str, panels: dict[str, dict[str, list[tuple[float, float]]]]) -> None:
-    """panels: {panel title: {series name: [(x, y), ...]}}, drawn side by side on log-log axes."""
+def loglog_png(path: str, title: str, xlabel: str, panels: dict[str, dict[str, list[tuple[float, float]]]],
+               xticks: dict[float, str] | None = None) -> None:
+    """panels: {panel title: {series name: [(x, y), ...]}}, drawn side by side on log-log axes; xticks: labels
+    for the data's x values (default: the numbers)."""
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (len(panels) * (WIDTH + MARGIN) + MARGIN, HEIGHT + 2 * MARGIN + 20), "white")
@@ -65,6 +67,6 @@ def loglog_png(path: str, title: str, xlabel: str, panels: dict[str, dict[str, l
     draw.text((MARGIN, 6), title, fill="black")
     for i, (name, series) in enumerate(panels.items()):
         x0 = MARGIN + i * (WIDTH + MARGIN)
-        _panel(draw, (x0, MARGIN + 20, x0 + WIDTH - MARGIN, MARGIN + 20 + HEIGHT - MARGIN), name, xlabel, series)
+        _panel(draw, (x0, MARGIN + 20, x0 + WIDTH - MARGIN, MARGIN + 20 + HEIGHT - MARGIN), name, xlabel, series, xticks)
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")

@@ -66,5 +66,6 @@ def plot(result: dict, path: str, title: str) -> None:
 
     time_series = {label(m): [(p["x"], p[f"{m}_median_s"]) for p in result["points"]] for m in modes}
     mem_series = {m: [(p["x"], p[f"{m}_temporaries_mib"] or 0) for p in result["points"]] for m in modes}
-    loglog_png(path, title, result["x"], {"median seconds per step": time_series,
-                                          "XLA temporaries (MiB)": mem_series})
+    ticks = {p["x"]: p["size"] for p in result["points"]} if result["x"] == "pixels" else None
+    loglog_png(path, title, result["x"] + (" (HxW)" if ticks else ""),
+               {"median seconds per step": time_series, "XLA temporaries (MiB)": mem_series}, xticks=ticks)

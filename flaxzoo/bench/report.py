@@ -79,7 +79,7 @@ def point_rows(records: list[dict]) -> list[str]:
     for rec in records:
         if "result" not in rec:
             continue
-        size = "x".join(str(s) for s in rec["size"])
+        size = f"seq {rec['size'][0]}" if rec["result"].get("task") == "lm" else "x".join(str(s) for s in rec["size"])
         for mode in ("infer", "train"):
             if mode not in rec["result"]:
                 continue
@@ -91,15 +91,15 @@ def point_rows(records: list[dict]) -> list[str]:
 
 
 def sweep_rows(records: list[dict]) -> list[str]:
-    rows = ["| model | sweep | median ms per step (x: infer / train) | fitted exponent | plot | machine | command | "
+    rows = ["| model | sweep | fastest ms per step (x: infer / train) | fitted exponent | plot | machine | command | "
             "date |", "|---|---|---|---|---|---|---|---|"]
     for rec in records:
         s = rec.get("sweep")
         if not s:
             continue
         points = "; ".join(f"{p['batch'] if s['kind'] == 'batch' else p['size']}: "
-                           + " / ".join(f"{p[f'{m}_median_s'] * 1e3:.3g}" for m in ("infer", "train")
-                                        if f"{m}_median_s" in p) for p in s["points"])
+                           + " / ".join(f"{p.get(f'{m}_min_s', p[f'{m}_median_s']) * 1e3:.3g}"
+                                        for m in ("infer", "train") if f"{m}_median_s" in p) for p in s["points"])
         exps = ", ".join(f"{m} {s[f'{m}_time_exponent']:.2f}" for m in ("infer", "train")
                          if s.get(f"{m}_time_exponent") is not None)
         plot = f"`bench/{os.path.basename(rec['plot'])}`" if rec.get("plot") else "—"

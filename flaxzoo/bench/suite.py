@@ -12,8 +12,8 @@ SUITES = {
                                  "--peer", "dense", "--repeats", "5"],
         "maxim_tiny_64_b2": ["--model", "maxim_tiny", "--size", "64", "--batch", "2", "--repeats", "3"],
         "uoe_lm_tiny_batch_sweep": ["--model", "uoe_lm_tiny", "--size", "128", "--sweep", "batch",
-                                    "--sweep-values", "1,2,4,8,16", "--repeats", "3"],
+                                    "--sweep-values", "1,2,4,8,16", "--repeats", "20"],
         "maxim_tiny_size_sweep": ["--model", "maxim_tiny", "--sweep", "size", "--sweep-values", "32,64,128",
-                                  "--repeats", "2"],
+                                  "--repeats", "5"],
     },
 }

@@ -28,7 +28,7 @@ from flaxzoo.data.degradations import degrade
 from flaxzoo.eval import image_metrics
 from flaxzoo.files import atomic_path, write_atomic
 
-NLM_H_FACTORS = (0.6, 0.8, 1.0, 1.2)  # h = factor * sigma; scikit-image's docs suggest ~0.8 with the true sigma
+NLM_H_FACTORS = (0.4, 0.5, 0.6, 0.7, 0.8, 1.0)  # h = factor * sigma (scikit-image suggests ~0.8)
 COLUMNS = ("noisy", "classical", "model", "clean")
 
 

@@ -359,8 +359,7 @@ def _script(name):
     return module
 
 
-@pytest.mark.parametrize("name", ["benchmark", "bench_report", "bench_maxim", "bench_uoe",
-                                  "denoise_report"])
+@pytest.mark.parametrize("name", ["benchmark", "bench_report", "bench_maxim", "bench_uoe"])
 def test_benchmark_help_runs_nothing(name, capsys, monkeypatch):
     module = _script(name)
     entry = getattr(module, "run", None) or module.main  # the peers' own run, or a 3-line wrapper's main

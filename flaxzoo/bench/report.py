@@ -110,7 +110,9 @@ def sweep_rows(records: list[dict]) -> list[str]:
 
 def render(records: list[dict]) -> str:
     lines = [BEGIN, "", "Single points (median of the timed runs after warm-up; the cost is the compiled program's: "
-             "compile time, XLA's FLOPs per call, MFU against the device's peak, XLA temporaries):", ""]
+             "compile time, XLA's FLOPs per call, MFU against the device's peak, XLA temporaries). The load is the "
+             "machine's 1-minute load average when the run started: above its core count the machine was shared with "
+             "other work and the times are upper bounds; same-run peer ratios hold better than absolute figures.", ""]
     lines += point_rows(records)
     sweeps = sweep_rows(records)
     if len(sweeps) > 2:

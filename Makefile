@@ -35,15 +35,22 @@ test-tflite: venv
 	@test -d $(TFLITE_PKGS) || $(PY) -m pip install -q --no-deps --target $(TFLITE_PKGS) $(TFLITE_REQS)
 	@PYTHONPATH=$(TFLITE_PKGS) $(PY) -m pytest -q -p no:xdist tests/test_export_tflite.py
 
-# Train the default example (a small Swin on real texture photos bundled with scikit-image,
-# no download) into runs/; running it again resumes. Any config works: CONFIG=... WORKDIR=...
-CONFIG ?= configs/swin/textures.py
+# Train the default job: a small MAXIM denoiser (sigma 25) on photos bundled with scikit-image (no download), then
+# its report on held-out photos (runs/default/report/: summary.json, grid.png). Running it again resumes (and
+# rewrites the report). Any config works: CONFIG=... WORKDIR=...; the report is only for the default job.
+DEFAULT_CONFIG := configs/maxim/default.py
+CONFIG ?= $(DEFAULT_CONFIG)
 WORKDIR ?= runs/$(basename $(notdir $(CONFIG)))
 train: venv
 	@$(PY) scripts/train.py --config $(CONFIG) --workdir $(WORKDIR)
+ifeq ($(CONFIG),$(DEFAULT_CONFIG))
+	@$(PY) scripts/denoise_report.py --workdir $(WORKDIR) --overwrite
+endif
 
+# The CPU benchmark set (minutes), one JSON (+ PNG for sweeps) per entry in bench/, then BENCHMARKS.md's tables.
 bench: venv
-	@$(PY) scripts/benchmark.py
+	@$(PY) scripts/benchmark.py --suite cpu --out-dir bench --overwrite
+	@$(PY) scripts/bench_report.py --bench-dir bench --markdown BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -36,6 +36,9 @@ setup(
             "flaxzoo-interpret=flaxzoo.scripts.interpret:main",
             "flaxzoo-interpret-bench=flaxzoo.scripts.interpret_bench:main",
             "flaxzoo-export=flaxzoo.scripts.export:main",
+            "flaxzoo-benchmark=flaxzoo.scripts.benchmark:main",
+            "flaxzoo-bench-report=flaxzoo.scripts.bench_report:main",
+            "flaxzoo-denoise-report=flaxzoo.scripts.denoise_report:main",
         ],
     },
     extras_require={

@@ -1,0 +1,112 @@
+"""Peers timed in the same run as flaxzoo's model, so the ratio holds even on a loaded machine.
+
+- `timm`: timm's model of the same name (Swin), in a subprocess of `peer_python` (torch may live in its own
+  environment); when torch/timm are missing there, one line says so and the report has flaxzoo alone.
+- `official`: for a MAXIM preset, the google-research/maxim code from a checkout the user gives
+  (`official_src`), in a subprocess (inference only: the official training code was never released).
+- `dense`: for a UoE language model, `flaxzoo.bench.dense_lm.DenseLM` with the same widths (every expert on
+  every token), timed by the same harness as the model.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import flaxzoo
+from flaxzoo.bench import measure
+from flaxzoo.validate import InputError
+
+PEERS = ("timm", "official", "dense")
+TIMM_SCRIPT = os.path.join(os.path.dirname(__file__), "timm_peer.py")
+OFFICIAL_SCRIPT = os.path.join(os.path.dirname(__file__), "official_maxim.py")
+
+
+def check_peer(peer: str, name: str, official_src: str | None = None) -> None:
+    """Refuse a peer that cannot exist for this model, before anything is built."""
+    spec = flaxzoo.get_spec(name)
+    if peer == "official":
+        if spec.family != "maxim":
+            raise InputError(f"--peer official is the google-research/maxim code; {name} is a {spec.family} model. "
+                             f"Use it with a MAXIM preset (e.g. maxim_s3).")
+        if not official_src:
+            raise InputError("--peer official needs --official-src DIR, a checkout of "
+                             "https://github.com/google-research/maxim.")
+        if not os.path.isfile(os.path.join(official_src, "maxim", "models", "maxim.py")):
+            raise InputError(f"--official-src {official_src} has no maxim/models/maxim.py: pass the root of a "
+                             f"checkout of https://github.com/google-research/maxim.")
+    if peer == "timm" and spec.family != "swin":
+        raise InputError(f"--peer timm compares timm's model of the same name; {name} is a {spec.family} model, "
+                         f"which timm does not have. Use it with a Swin model (e.g. swin_tiny_patch4_window7_224).")
+    if peer == "dense" and measure.task_of(name) != "lm":
+        raise InputError(f"--peer dense is the dense transformer of a UoE language model's widths; {name} is not "
+                         f"one. Use it with uoe_lm_tiny, uoe_lm_small or uoe_lm_wt103.")
+    if peer not in PEERS:
+        raise InputError(f"Unknown --peer {peer!r}; choose from {', '.join(PEERS)}.")
+
+
+def timm_peer(name: str, *, batch: int, size, dtype: str, repeats: int, warmup: int, train: bool,
+              peer_python: str, torch_compile: bool = False, timeout: float = 1800) -> dict:
+    """timm's figures from a subprocess; {'status': 'not installed ...'} when it has no torch/timm."""
+    size = tuple(size or measure.default_size(name))
+    cmd = [peer_python, TIMM_SCRIPT, "--model", name, "--batch", str(batch), "--size", f"{size[0]}x{size[1]}",
+           "--dtype", dtype, "--repeats", str(repeats), "--warmup", str(warmup)]
+    cmd += ["--train"] if train else []
+    cmd += ["--compile"] if torch_compile else []
+    result = _subprocess_peer("timm", cmd, timeout, "pip install torch timm there, or pass --peer-python")
+    if result["status"].startswith("not available"):
+        result["status"] = "not installed" + result["status"][len("not available"):]
+    return {**result, "python": peer_python} if result["status"] == "ok" else result
+
+
+def _subprocess_peer(peer: str, cmd: list[str], timeout: float, what: str) -> dict:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        return {"peer": peer, "status": f"not run: {cmd[0]} does not exist"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {}
+    if "error" in result:
+        return {"peer": peer, "status": f"not available: {result['error']} ({what})"}
+    if proc.returncode != 0 or not result:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"peer": peer, "status": f"failed (exit {proc.returncode}): {tail}"}
+    return {**result, "status": "ok"}
+
+
+def official_peer(name: str, *, batch: int, size, repeats: int, warmup: int, official_src: str,
+                  timeout: float = 3600, **_) -> dict:
+    size = tuple(size or measure.default_size(name))
+    kwargs = flaxzoo.get_spec(name).kwargs
+    cmd = [sys.executable, OFFICIAL_SCRIPT, "--src", official_src, "--kwargs", json.dumps(kwargs),
+           "--batch", str(batch), "--size", f"{size[0]}x{size[1]}", "--repeats", str(repeats), "--warmup",
+           str(warmup)]
+    result = _subprocess_peer("official", cmd, timeout, "the official model needs flax and einops")
+    if result["status"] == "ok" and _.get("train"):
+        result["note"] = "inference only: the official training code was never released"
+    return result
+
+
+def dense_peer(name: str, *, batch: int, size, dtype: str, repeats: int, warmup: int, train: bool,
+               peak: float | None) -> dict:
+    from flax import nnx
+
+    from flaxzoo.bench.dense_lm import DenseLM
+
+    kw = flaxzoo.get_spec(name).kwargs
+    dense = DenseLM(kw["vocab_size"], kw["dim"], kw["depth"], kw["num_heads"], kw["hidden_dim"],
+                    dtype=measure.DTYPES[dtype], rngs=nnx.Rngs(0))
+    result = measure.benchmark(name, batch=batch, size=size, train=train, dtype=dtype, repeats=repeats,
+                               warmup=warmup, peak=peak, model=dense)
+    return {"peer": "dense", "model": f"DenseLM with {name}'s widths", "status": "ok", **result}
+
+
+def run_peer(peer: str, name: str, *, peer_python: str | None = None, torch_compile: bool = False,
+             official_src: str | None = None, **kw) -> dict:
+    if peer == "timm":
+        kw.pop("peak", None)
+        return timm_peer(name, peer_python=peer_python or sys.executable, torch_compile=torch_compile, **kw)
+    if peer == "official":
+        return official_peer(name, official_src=official_src, **kw)
+    return dense_peer(name, **kw)

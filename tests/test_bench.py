@@ -1,0 +1,162 @@
+"""The benchmark CLI (scripts/benchmark.py) on a tiny model, its JSON, the peers, sweeps, plots and BENCHMARKS.md.
+
+No timing asserts: the figures are only checked for being real measurements (positive, consistent with each
+other and with the model), never against a speed.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from flax import nnx
+from PIL import Image
+
+from flaxzoo import cli
+from flaxzoo.bench import fit, peers, plot, report
+from flaxzoo.bench.measure import count_params, parse_size
+from flaxzoo.scripts import bench_report, benchmark
+
+TINY_LM = ["--model", "uoe_lm_tiny", "--size", "8", "--batch", "2", "--repeats", "1", "--warmup", "0",
+           "--no-cpu-peak"]
+
+
+def run_cli(main, argv, capsys):
+    code = cli.call(main, argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code, err, *needles):
+    assert code == cli.EXIT_USAGE, err
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    for needle in needles:
+        assert needle in lines[0], (needle, err)
+
+
+def test_cli_on_a_tiny_model_with_its_dense_peer(tmp_path, capsys):
+    out = tmp_path / "bench" / "uoe.json"
+    out.parent.mkdir()
+    code, stdout, _ = run_cli(benchmark.run, TINY_LM + ["--peer", "dense", "--out", str(out)], capsys)
+    assert code == 0, stdout
+    rec = json.loads(out.read_text())
+    assert rec["format"] == "flaxzoo-bench-v1" and rec["model"] == "uoe_lm_tiny" and rec["batch"] == 2
+    assert rec["command"].startswith("python scripts/benchmark.py --model uoe_lm_tiny") and rec["date"].endswith("Z")
+    assert {"platform", "device_kind", "cpu_cores", "jax", "load_avg_1min"} <= set(rec["machine"])
+    import flaxzoo
+
+    assert rec["result"]["params"] == count_params(flaxzoo.create_model("uoe_lm_tiny", rngs=nnx.Rngs(0)))
+    infer = rec["result"]["infer"]
+    assert infer["compile_s"] > 0 and 0 < infer["min_s"] <= infer["median_s"] and infer["repeats"] == 1
+    assert infer["tokens_per_s"] == pytest.approx(2 * 8 / infer["median_s"])  # batch x sequence length
+    assert infer["flops"] > 0 and "temporaries_mib" in infer["memory"] and "train" not in rec["result"]
+    dense = rec["peers"][0]
+    assert dense["peer"] == "dense" and dense["status"] == "ok"
+    # Equal parameters by construction (within the routers' few weights), not the same model.
+    assert dense["params"] != rec["result"]["params"]
+    assert abs(dense["params"] - rec["result"]["params"]) < 0.05 * rec["result"]["params"]
+    assert "flaxzoo infer" in stdout and "dense infer" in stdout
+
+    # BENCHMARKS.md: the generated section appears once, with the row's machine, command and date; the rest of
+    # the file is kept; a second run changes nothing and --check agrees.
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text("# Benchmarks\n\nHand-written rows stay.\n")
+    argv = ["--bench-dir", str(out.parent), "--markdown", str(md)]
+    assert run_cli(bench_report.run, argv, capsys)[0] == 0
+    text = md.read_text()
+    assert text.startswith("# Benchmarks\n\nHand-written rows stay.\n") and text.count(report.BEGIN) == 1
+    row = next(line for line in text.splitlines() if line.startswith("| uoe_lm_tiny"))
+    assert rec["command"] in row and rec["date"][:10] in row and "CPU" in row and "dense (" in row
+    assert run_cli(bench_report.run, argv, capsys)[0] == 0 and md.read_text() == text
+    assert run_cli(bench_report.run, argv + ["--check"], capsys)[0] == 0
+    md.write_text(text.replace("tok/s", "tokens per second"))
+    assert run_cli(bench_report.run, argv + ["--check"], capsys)[0] == cli.EXIT_FAILED
+
+    # The result is the user's: not replaced without --overwrite.
+    before = out.read_text()
+    code, _, err = run_cli(benchmark.run, TINY_LM + ["--out", str(out)], capsys)
+    one_line_error(code, err, str(out), "--overwrite")
+    assert out.read_text() == before
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["--model", "swim_tiny"], ["swim_tiny", "list_models"]),
+    (["--model", "uoe_lm_tiny", "--size", "8y8"], ["--size", "128x256"]),
+    (["--model", "maxim_tiny", "--size", "40"], ["multiples of 16", "48x48"]),
+    (["--model", "uoe_lm_tiny", "--peer", "timm"], ["--peer timm", "Swin"]),
+    (["--model", "swin_test_tiny", "--peer", "dense"], ["--peer dense", "uoe_lm_tiny"]),
+    (["--model", "uoe_lm_tiny", "--batch", "0"], ["--batch"]),
+    (["--model", "uoe_lm_tiny", "--sweep-values", "1,2"], ["--sweep"]),
+    (["--model", "uoe_lm_tiny", "--sweep", "batch", "--sweep-values", "4"], ["at least two"]),
+    (["--model", "uoe_lm_tiny", "--out", "x.txt"], [".json"]),
+    ([], ["--model", "--suite"]),
+    (["--model", "swin_test_tiny", "--peer", "official"], ["--peer official", "MAXIM"]),
+    (["--model", "maxim_tiny", "--peer", "official"], ["--official-src", "google-research/maxim"]),
+    (["--model", "maxim_tiny", "--peer", "official", "--official-src", "nowhere"], ["nowhere", "maxim/models"]),
+])
+def test_cli_mistakes_are_one_line(argv, needles, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(benchmark.run, argv + ["--no-cpu-peak"], capsys)
+    one_line_error(code, err, *needles)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_timm_peer_missing_is_one_status_line():
+    """The peer program runs in any Python; without torch/timm there it says so instead of failing."""
+    proc = subprocess.run([sys.executable, "-c", "import timm, torch"], capture_output=True)
+    if proc.returncode == 0:
+        pytest.skip("timm is installed in this Python: the missing-peer path cannot be shown here")
+    r = peers.timm_peer("swin_tiny_patch4_window7_224", batch=1, size=(224, 224), dtype="float32", repeats=1,
+                        warmup=0, train=False, peer_python=sys.executable)
+    assert r["peer"] == "timm" and r["status"].startswith("not installed") and "--peer-python" in r["status"]
+    r = peers.timm_peer("swin_tiny_patch4_window7_224", batch=1, size=(224, 224), dtype="float32", repeats=1,
+                        warmup=0, train=False, peer_python="/no/such/python")
+    assert "does not exist" in r["status"]
+
+
+def test_power_law_exponent_and_sizes():
+    x = np.array([64.0, 128.0, 256.0, 512.0])
+    assert fit.power_law_exponent(x, 3.0 * x ** 1.5) == pytest.approx(1.5)
+    assert fit.power_law_exponent(x ** 2, 0.2 * x ** 2) == pytest.approx(1.0)  # linear in pixels
+    assert fit.power_law_exponent([4, 4], [1.0, 2.0]) is None
+    assert parse_size("256") == (256, 256) and parse_size("128x64") == (128, 64)
+
+
+def test_loglog_plot_is_a_png_with_the_data(tmp_path):
+    path = tmp_path / "p.png"
+    plot.loglog_png(str(path), "title", "pixels", {"time": {"infer": [(64, 0.1), (256, 0.4), (1024, 1.6)]},
+                                                   "memory": {"infer": [(64, 1.0), (1024, 16.0)]}})
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert image.shape[1] > 2 * plot.WIDTH
+    blue = np.all(image == (0x1F, 0x77, 0xB4), axis=-1)  # the first series' colour, in both panels
+    half = image.shape[1] // 2
+    assert blue[:, :half].sum() > 50 and blue[:, half:].sum() > 50
+
+
+@pytest.mark.slow
+def test_batch_sweep_writes_json_and_png(tmp_path, capsys):
+    out = tmp_path / "sweep.json"
+    argv = ["--model", "uoe_lm_tiny", "--size", "8", "--sweep", "batch", "--sweep-values", "1,4", "--repeats", "2",
+            "--warmup", "1", "--no-cpu-peak", "--out", str(out)]
+    code, stdout, _ = run_cli(benchmark.run, argv, capsys)
+    assert code == 0, stdout
+    rec = json.loads(out.read_text())
+    points = rec["sweep"]["points"]
+    assert [p["batch"] for p in points] == [1, 4] and all(p["infer_median_s"] > 0 for p in points)
+    assert isinstance(rec["sweep"]["infer_time_exponent"], float)
+    assert Image.open(rec["plot"]).format == "PNG"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("FLAXZOO_OFFICIAL_MAXIM_SRC"),
+                    reason="set FLAXZOO_OFFICIAL_MAXIM_SRC to a checkout of google-research/maxim")
+def test_official_maxim_peer_has_our_parameter_count(tmp_path, capsys):
+    out = tmp_path / "m.json"
+    argv = ["--model", "maxim_tiny", "--size", "16", "--repeats", "1", "--warmup", "0", "--no-cpu-peak", "--peer",
+            "official", "--official-src", os.environ["FLAXZOO_OFFICIAL_MAXIM_SRC"], "--out", str(out)]
+    assert run_cli(benchmark.run, argv, capsys)[0] == 0
+    rec = json.loads(out.read_text())
+    official = rec["peers"][0]
+    assert official["status"] == "ok" and official["params"] == rec["result"]["params"] and official["median_s"] > 0

@@ -76,9 +76,11 @@ def expert_rows(layer, xs: jax.Array, expert: jax.Array, sizes: jax.Array) -> ja
     dtype = xs.dtype
     w1, b1 = layer.w1[...].astype(dtype), layer.b1[...].astype(dtype)
     w2, b2 = layer.w2[...].astype(dtype), layer.b2[...].astype(dtype)
-    h = jax.lax.ragged_dot(xs, w1, sizes, preferred_element_type=dtype) + b1[expert]
+    # Biases through a one-hot matmul rather than b[expert]: the gather's gradient would be a scatter-add.
+    onehot = jax.nn.one_hot(expert, w1.shape[0], dtype=dtype)
+    h = jax.lax.ragged_dot(xs, w1, sizes, preferred_element_type=dtype) + onehot @ b1
     h = layer.act(h)  # the hidden activations: the same point as the capacity path's act(h)
-    return jax.lax.ragged_dot(h, w2, sizes, preferred_element_type=dtype) + b2[expert]
+    return jax.lax.ragged_dot(h, w2, sizes, preferred_element_type=dtype) + onehot @ b2
 
 
 def record_router_loss(layer, plan) -> None:
@@ -126,13 +128,14 @@ def grouped_dropless(layer, x: jax.Array, plan) -> jax.Array:
     if layer.mode == "trained":  # the token's gate renormalised over its k experts, as the capacity path
         masked = jnp.where(plan.topk_mask, plan.probs, 0.0)
         gate = masked / masked.sum(-1, keepdims=True)
-        weight = jnp.take_along_axis(gate, expert.reshape(g, n, top_k), axis=-1).reshape(-1)
+        onehot = jax.nn.one_hot(expert.reshape(g, n, top_k), layer.num_experts, dtype=gate.dtype)
+        weight = jnp.einsum("gne,gnke->gnk", gate, onehot).reshape(-1)  # a take_along_axis would scatter in grad
     else:
         weight = jnp.ones(expert.shape, jnp.float32)
     order, inverse, sizes = sort_by_expert(expert, jnp.ones(expert.shape, bool), layer.num_experts)
     # Each position repeated top_k times (backward: a sum over the copies), then sorted by expert.
     xs = permute_rows(jnp.repeat(x.reshape(g * n, d).astype(dtype), top_k, axis=0), order, inverse)
-    ys = expert_rows(layer, xs, expert[order], sizes) * weight[order].astype(dtype)[:, None]
+    ys = expert_rows(layer, xs, expert[order], sizes) * permute_rows(weight, order, inverse).astype(dtype)[:, None]
     record_router_loss(layer, plan)
     return permute_rows(ys, inverse, order).reshape(g, n, top_k, d).sum(2)
 

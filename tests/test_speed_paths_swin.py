@@ -108,3 +108,23 @@ def test_train_step_has_no_host_sync():
     batch = {"image": jnp.zeros((2, 16, 16, 3)), "label": jnp.array([0, 1])}
     text = make_train_step(make_loss_fn(), donate=False).lower(state, batch, jax.random.key(0)).as_text()
     assert "stablehlo" in text and "callback" not in text
+
+
+def test_building_a_model_compiles_nothing():
+    """Host-sampled init moves each parameter with a plain transfer: a new architecture compiles no XLA program
+    (jnp.asarray(x, float32) compiled a convert per new shape: about 1 s of Swin-T's create_model)."""
+    import logging
+
+    _tiny_swin()  # the eager RNG ops (key fold-in) compile once per process, not per shape
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles():
+            SwinTransformer(img_size=32, embed_dim=12, depths=(1, 1), num_heads=(2, 3), window_size=4,
+                            num_classes=7, rngs=nnx.Rngs(1))
+    finally:
+        logger.removeHandler(handler)
+    assert not [m for m in messages if m.startswith("Compiling")], messages[:3]

@@ -80,6 +80,10 @@ def test_dropless_refuses_an_injected_plan_and_bad_switches_are_named():
     plan = RoutePlan.all_tokens(4, X.shape[0], X.shape[1])
     with pytest.raises(ValueError, match="injected RoutePlan"):
         uome("grouped", True)(X, plan=plan)
+    probed = uome("grouped")
+    probed.probe = nnx.Module()  # stands for flaxzoo.layers.probe.Probe: the grouped rows do not feed it
+    with pytest.raises(ValueError, match="probe attached"):
+        probed(X)
     with pytest.raises(ValueError, match="expert_impl must be one of"):
         flaxzoo.create_model("uoe_lm_tiny", expert_impl="scatter")
     with pytest.raises(ValueError, match="dropless=True needs expert_impl='grouped'"):

@@ -142,4 +142,10 @@ def grouped_dropless(layer, x: jax.Array, plan) -> jax.Array:
 
 def grouped_forward(layer, x: jax.Array, plan) -> jax.Array:
     """UoME's `expert_impl="grouped"` union (see the module docstring for the two row sets)."""
+    if getattr(layer, "probe", None) is not None:
+        # A capture/steering probe (flaxzoo.layers.probe) reads the dense-layout hidden layer of the capacity
+        # path; the grouped rows are not wired to it yet, and skipping it silently would lose the capture.
+        raise ValueError("This UoME layer has a probe attached (capture or steering), which runs on "
+                         "expert_impl='capacity'; set layer.expert_impl = 'capacity' (and dropless = False) "
+                         "or build the model with expert_impl='capacity'.")
     return grouped_dropless(layer, x, plan) if layer.dropless else grouped_from_plan(layer, x, plan)

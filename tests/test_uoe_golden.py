@@ -106,13 +106,18 @@ def router_plan(router, gate_input, capacity):
     return router(gate_input, capacity)
 
 
-def run_case(path):
-    """Our outputs for every compared array of the case, routing injected: {io name: array}."""
+def run_case(path, expert_impl="capacity"):
+    """Our outputs for every compared array of the case, routing injected: {io name: array}.
+
+    `expert_impl` switches every UoME layer's union (tests/test_speed_paths_uoe.py runs "grouped").
+    """
     meta, params, io = load(path)
     kind, kw = meta["kind"], meta["kwargs"]
     x = jnp.asarray(io["input"])
     if kind == "lra_classifier":
         model = build_lra(kw, params)
+        for block in model.blocks:
+            block.mlp.expert_impl = expert_impl
         depth = kw["num_layers"]
         plans = [(RoutePlan.inject(io[f"layer{i}_smha_expert_tokens"]), RoutePlan.inject(io[f"layer{i}_uome_expert_tokens"]))
                  for i in range(depth)]
@@ -120,6 +125,8 @@ def run_case(path):
         out = {"output": logits, **trace}
         return meta, io, out
     layer = build_layer(kind, kw, params)
+    if isinstance(layer, UoME):
+        layer.expert_impl = expert_impl
     prefix = meta["routed_layers"][0] + "_"
     plan = RoutePlan.inject(io[prefix + "expert_tokens"])
     mask = jnp.asarray(io["mask"]) if kind in ("smha_lra", "dense_smha_lra") else None
@@ -133,8 +140,8 @@ def run_case(path):
 
 
 @pytest.mark.parametrize("case", golden_cases("uoe"))
-def test_golden_forward(case):
-    meta, io, out = run_case(case)
+def test_golden_forward(case, expert_impl="capacity"):
+    meta, io, out = run_case(case, expert_impl)
     compared = []
     for name, ours in out.items():
         tol = tolerance(meta, name)

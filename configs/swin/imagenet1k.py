@@ -36,6 +36,9 @@ def get_config(arg="tiny"):
     c = base_config()
     c.model.name = model
     c.model.kwargs.drop_path_rate = DROP_PATH[arg]
+    # speed switches, same numbers (flaxzoo.models.swin): --config.model.kwargs.attn_impl=fused, .remat=dots
+    c.model.kwargs.attn_impl = "xla"
+    c.model.kwargs.remat = "none"
     c.task.name = "classify"
     c.task.kwargs.label_smoothing = 0.1
     c.data.train = c.data.eval = "tfds:imagenet2012"

@@ -27,6 +27,8 @@ def get_config(arg=None):
     c.model.kwargs.update(dict(vocab_size=ByteTokenizer.vocab_size, dim=1024, depth=18, num_heads=8,
                                hidden_dim=4096, head_top_k=4, num_experts=4, top_k=2, mode="faithful",
                                dropout=0.0))
+    # grouped-GEMM UoME (flaxzoo.layers.grouped_experts), for GPU/TPU: --config.model.kwargs.expert_impl=grouped
+    c.model.kwargs.update(dict(expert_impl="capacity", dropless=False))
     c.task.name = "lm"
     c.data.train = c.data.eval = "tfds:lm1b"
     c.data.train_split, c.data.eval_split = "train", "test"

@@ -2,25 +2,45 @@
 
 Layout (batch, length, heads, head_dim) as `jax.nn.dot_product_attention`. Logits and
 softmax run in float32 whatever the compute dtype, like every reference we match.
+
+Two implementations behind one call (`impl`):
+- "xla": the einsum / softmax / einsum written out here (the default; what the goldens were
+  matched with);
+- "fused": `jax.nn.dot_product_attention`. On a GPU with bf16/fp16 inputs it asks for cuDNN's
+  fused kernel (bias and mask included) and falls back to jax's XLA version where cuDNN refuses
+  the shapes; elsewhere it is jax's XLA version. jax 0.10.2's `implementation=None` always picks
+  XLA (a TODO in jax), so the cuDNN request is made here.
 """
 from __future__ import annotations
+
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 
+AttnImpl = Literal["xla", "fused"]
+ATTN_IMPLS = ("xla", "fused")
+
+
+def check_attn_impl(owner: str, attn_impl: str) -> None:
+    if attn_impl not in ATTN_IMPLS:
+        raise ValueError(f"{owner} attn_impl must be one of {ATTN_IMPLS}, got {attn_impl!r}.")
+
 
 def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, scale: float | jax.Array | None = None,
                           bias: jax.Array | None = None, mask: jax.Array | None = None,
-                          precision=None) -> jax.Array:
+                          precision=None, impl: AttnImpl = "xla") -> jax.Array:
     """softmax(scale * q k^T + bias [masked]) v.
 
     q: (B, Lq, H, D), k/v: (B, Lk, H, D). `bias` broadcasts to (B, H, Lq, Lk) and is added
     (relative position bias, additive window mask). `mask` is boolean, True = attend; masked
     logits get the dtype's lowest value so a fully masked row gives a uniform distribution
-    instead of NaN.
+    instead of NaN. `scale` may be an array broadcasting to (H, 1, 1) (Swin V2's per-head scale).
     """
     if scale is None:
         scale = q.shape[-1] ** -0.5
+    if impl == "fused":
+        return fused_attention(q, k, v, scale=scale, bias=bias, mask=mask)
     # float32 at least (bf16/fp16 inputs), float64 kept when running in x64 mode.
     softmax_dtype = jnp.promote_types(q.dtype, jnp.float32)
     logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, precision=precision).astype(softmax_dtype) * scale
@@ -30,3 +50,25 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, scale: fl
         logits = jnp.where(mask, logits, jnp.finfo(softmax_dtype).min)
     probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
     return jnp.einsum("bhqk,bkhd->bqhd", probs, v, precision=precision)
+
+
+def _as_4d(t: jax.Array | None) -> jax.Array | None:
+    return None if t is None else jnp.reshape(t, (1,) * (4 - t.ndim) + t.shape)
+
+
+def fused_attention(q, k, v, *, scale, bias=None, mask=None) -> jax.Array:
+    """`jax.nn.dot_product_attention`, cuDNN where it applies (see the module docstring)."""
+    if not isinstance(scale, (int, float)):
+        # A per-head scale (H, 1, 1) is not a float jax's API takes: fold it into q (in q's dtype).
+        q = q * jnp.reshape(jnp.asarray(scale), (1, 1, -1, 1)).astype(q.dtype)
+        scale = 1.0
+    bias, mask = _as_4d(bias), _as_4d(mask)
+    if mask is not None:
+        mask = mask.astype(bool)
+    if jax.default_backend() == "gpu" and q.dtype in (jnp.bfloat16, jnp.float16):
+        try:  # cuDNN wants the bias in the inputs' dtype and refuses some shapes at trace time
+            return jax.nn.dot_product_attention(q, k, v, None if bias is None else bias.astype(q.dtype), mask,
+                                                scale=float(scale), implementation="cudnn")
+        except (ValueError, NotImplementedError, RuntimeError):
+            pass
+    return jax.nn.dot_product_attention(q, k, v, bias, mask, scale=float(scale), implementation="xla")

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from flaxzoo.layers import host_init
+from flaxzoo.layers.grouped_experts import ExpertImpl, check_expert_impl, grouped_forward
 from flaxzoo.layers.linear import Linear, default_kernel_init, param_init
 from flaxzoo.layers.mlp import gelu_exact
 from flaxzoo.layers.probe import attached_probe
@@ -209,13 +210,18 @@ class UoME(nnx.Module):
     Input (G, N, d): routing groups along axis 0 (normally the batch), candidate positions along
     axis 1 (normally the sequence). `capacity` is the fraction of N each expert keeps (static);
     the default top_k / num_experts is a capacity factor of 1 (the reference's 0.5 for top-2 of 4).
+    `expert_impl="grouped"` computes the same union with grouped GEMMs over rows sorted by expert, and
+    `dropless=True` (grouped only) keeps every token's top-k experts instead of a static K: see
+    `flaxzoo.layers.grouped_experts` for when each equals the capacity path.
     """
 
     def __init__(self, dim: int, hidden_dim: int, num_experts: int = 4, top_k: int = 2, *,
                  capacity: float | None = None, mode: Mode = "faithful", route_norm: RouteNorm = "group",
                  route_eps: float = 1e-8, route_scale: float = 1.0, act: Callable = gelu_exact,
                  balance_coef: float = 1e-2, z_coef: float = 1e-3, dtype=None, param_dtype=jnp.float32,
-                 rngs: nnx.Rngs):
+                 expert_impl: ExpertImpl = "capacity", dropless: bool = False, rngs: nnx.Rngs):
+        check_expert_impl("UoME", expert_impl, dropless)
+        self.expert_impl, self.dropless = expert_impl, dropless
         if hidden_dim % num_experts:
             raise ValueError(f"UoME hidden_dim {hidden_dim} must be divisible by num_experts {num_experts} "
                              f"(each expert owns an equal block of columns).")
@@ -264,7 +270,10 @@ class UoME(nnx.Module):
 
     def __call__(self, x: jax.Array, *, plan: RoutePlan | None = None) -> jax.Array:
         if plan is None:
-            plan = self.route(x)
+            # dropless uses only the router's scores and losses: K = 1 keeps the unused selection cheap
+            plan = self.route(x, capacity=1 if self.dropless else None)
+        if self.expert_impl == "grouped":
+            return grouped_forward(self, x, plan)  # refuses an attached probe (not wired to grouped rows yet)
         probe = attached_probe(self)
         if probe is None:
             return combine(self, self.expert_outputs(x, plan), plan, x.shape[1])

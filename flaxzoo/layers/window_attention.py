@@ -22,7 +22,7 @@ import numpy as np
 from flax import nnx
 
 from flaxzoo.layers import host_init
-from flaxzoo.layers.attention import dot_product_attention
+from flaxzoo.layers.attention import AttnImpl, check_attn_impl, dot_product_attention
 from flaxzoo.layers.linear import Linear, param_init
 from flaxzoo.layers.position import ContinuousPositionBias, RelativePositionBias
 from flaxzoo.layers.window import Size2
@@ -47,7 +47,9 @@ class WindowAttention(nnx.Module):
 
     def __init__(self, dim: int, num_heads: int, window: Size2, *, cosine: bool = False, qkv_bias: bool = True,
                  head_dim: int | None = None, pretrained_window: Size2 = (0, 0),
-                 proj_drop: float = 0.0, dtype=None, rngs: nnx.Rngs):
+                 proj_drop: float = 0.0, attn_impl: AttnImpl = "xla", dtype=None, rngs: nnx.Rngs):
+        check_attn_impl("WindowAttention", attn_impl)
+        self.attn_impl = attn_impl  # "fused": jax.nn.dot_product_attention (cuDNN on GPU in bf16), see attention.py
         self.num_heads = num_heads
         self.head_dim = head_dim or dim // num_heads
         self.window = tuple(window)
@@ -102,6 +104,6 @@ class WindowAttention(nnx.Module):
             bias = pos_bias[None] + jnp.asarray(mask, jnp.float32)[:, None]  # (nW, H, N, N)
             bias = jnp.broadcast_to(bias[None], (b_ // num_windows,) + bias.shape).reshape(b_, *bias.shape[1:])
 
-        out = dot_product_attention(q, k, v, scale=scale, bias=bias)
+        out = dot_product_attention(q, k, v, scale=scale, bias=bias, impl=self.attn_impl)
         out = out.reshape(b_, n, self.num_heads * self.head_dim)
         return self.proj_drop(self.proj(out))

@@ -13,6 +13,13 @@ Window and shift per block follow timm's rule, from the resolution the model was
 for (`img_size`): a window larger than the map shrinks to it, and then does not shift.
 
 Models are created in eval mode (dropout and drop path off); `model.train()` turns them on.
+
+Speed switches (same numbers, different programs): `attn_impl="fused"` runs window attention
+through `jax.nn.dot_product_attention` (cuDNN's fused kernel on a GPU in bf16, see
+`flaxzoo.layers.attention`); `remat` recomputes each block's activations in the backward pass
+instead of keeping them: "block" keeps only the block inputs, "dots" keeps the matmul outputs
+(recomputes LayerNorm, GELU, softmax), "dots_no_batch" keeps only the linear layers' outputs
+(recomputes the attention matrices too).
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from flax import nnx
 from flaxzoo.layers import (DropPath, LayerNorm, Linear, Mlp, drop_path_rates, gelu_exact, param_init,
                             pad_to_multiple, shifted_window_mask, window_partition, window_unpartition)
 from flaxzoo.layers import host_init
+from flaxzoo.layers.attention import AttnImpl, check_attn_impl
 from flaxzoo.layers.window_attention import WindowAttention
 from flaxzoo.models.registry import register
 from flaxzoo.validate import check_image_batch, check_rates, check_sizes
@@ -33,6 +41,16 @@ LN_EPS = 1e-5  # torch's LayerNorm default; flax's 1e-6 breaks parity
 
 # mlp_factory(dim, hidden_dim, *, rngs) -> module mapping (..., dim) -> (..., dim)
 MlpFactory = Callable[..., nnx.Module]
+
+# What a rematerialised block keeps for the backward pass (None: nothing but its input).
+REMAT_POLICIES = {"block": None, "dots": jax.checkpoint_policies.dots_saveable,
+                  "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable}
+REMATS = ("none",) + tuple(REMAT_POLICIES)
+
+
+def check_remat(remat: str) -> None:
+    if remat not in REMATS:
+        raise ValueError(f"SwinTransformer remat must be one of {REMATS}, got {remat!r}.")
 
 
 def _pair(x) -> tuple[int, int]:
@@ -93,13 +111,14 @@ class SwinBlock(nnx.Module):
     def __init__(self, dim: int, num_heads: int, resolution: Sequence[int], window: Sequence[int],
                  shift: Sequence[int], *, v2: bool = False, head_dim: int | None = None, mlp_ratio: float = 4.0,
                  qkv_bias: bool = True, pretrained_window: Sequence[int] = (0, 0), proj_drop: float = 0.0,
-                 drop_path: float = 0.0, mlp_factory: MlpFactory | None = None, dtype=None, rngs: nnx.Rngs):
+                 drop_path: float = 0.0, mlp_factory: MlpFactory | None = None, attn_impl: AttnImpl = "xla",
+                 dtype=None, rngs: nnx.Rngs):
         self.v2 = v2
         self.window, self.shift = window_and_shift(resolution, window, shift)
         self.norm1 = LayerNorm(dim, eps=LN_EPS, dtype=dtype, rngs=rngs)
         self.attn = WindowAttention(dim, num_heads, self.window, cosine=v2, qkv_bias=qkv_bias, head_dim=head_dim,
-                                    pretrained_window=_pair(pretrained_window), proj_drop=proj_drop, dtype=dtype,
-                                    rngs=rngs)
+                                    pretrained_window=_pair(pretrained_window), proj_drop=proj_drop,
+                                    attn_impl=attn_impl, dtype=dtype, rngs=rngs)
         self.drop_path1 = DropPath(drop_path, rngs=rngs)
         self.norm2 = LayerNorm(dim, eps=LN_EPS, dtype=dtype, rngs=rngs)
         hidden = int(dim * mlp_ratio)
@@ -141,7 +160,9 @@ class SwinStage(nnx.Module):
     def __init__(self, dim: int, out_dim: int, resolution: Sequence[int], depth: int, num_heads: int,
                  window: Sequence[int], *, downsample: bool, v2: bool, drop_paths: Sequence[float],
                  pretrained_window: Sequence[int] = (0, 0), mlp_factory: MlpFactory | None = None, dtype=None,
-                 rngs: nnx.Rngs, **block_kw):
+                 remat: str = "none", rngs: nnx.Rngs, **block_kw):
+        check_remat(remat)
+        self.remat = remat
         self.downsample = PatchMerging(dim, out_dim, post_norm=v2, dtype=dtype, rngs=rngs) if downsample else None
         shift = tuple(w // 2 for w in window)
         self.blocks = nnx.List([
@@ -154,7 +175,10 @@ class SwinStage(nnx.Module):
         if self.downsample is not None:
             x = self.downsample(x)
         for block in self.blocks:
-            x = block(x)
+            if self.remat == "none":
+                x = block(x)
+            else:
+                x = nnx.remat(lambda block, x: block(x), policy=REMAT_POLICIES[self.remat])(block, x)
         return x
 
 
@@ -192,7 +216,10 @@ class SwinTransformer(nnx.Module):
                  qkv_bias: bool = True, drop_rate: float = 0.0, proj_drop_rate: float = 0.0,
                  drop_path_rate: float = 0.1, v2: bool = False,
                  pretrained_window_sizes: Sequence[int | Sequence[int]] | None = None,
-                 mlp_factory: MlpFactory | None = None, dtype=None, *, rngs: nnx.Rngs):
+                 mlp_factory: MlpFactory | None = None, dtype=None, *, attn_impl: AttnImpl = "xla",
+                 remat: str = "none", rngs: nnx.Rngs):
+        check_attn_impl("SwinTransformer", attn_impl)
+        check_remat(remat)
         check_sizes("SwinTransformer", 1, img_size=img_size, patch_size=patch_size, in_chans=in_chans,
                     embed_dim=embed_dim, depths=depths, num_heads=num_heads, window_size=window_size)
         check_sizes("SwinTransformer", 0, num_classes=num_classes)
@@ -221,7 +248,8 @@ class SwinTransformer(nnx.Module):
                                     downsample=i > 0, v2=v2, drop_paths=rates[start:start + depth],
                                     pretrained_window=_pair(pretrained[i]), mlp_factory=mlp_factory,
                                     head_dim=head_dim, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
-                                    proj_drop=proj_drop_rate, dtype=dtype, rngs=rngs))
+                                    proj_drop=proj_drop_rate, attn_impl=attn_impl, remat=remat, dtype=dtype,
+                                    rngs=rngs))
             start += depth
         self.layers = nnx.List(stages)
         self.norm = LayerNorm(dims[-1], eps=LN_EPS, dtype=dtype, rngs=rngs)

@@ -4,6 +4,8 @@ Every model is SMHA (heads as experts) + UoME (MLP blocks as experts) on the sha
 `mode="faithful"` reproduces the authors' released behaviour (unweighted union, router
 without gradient); `mode="trained"` weights by the gate and adds router losses (see
 `flaxzoo.layers.experts.router_loss`).
+`expert_impl="grouped"` (and `dropless=True`) switches every UoME layer to the grouped-GEMM path of
+`flaxzoo.layers.grouped_experts`; SMHA keeps its capacity rectangle (see that module's docstring).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from flaxzoo.layers import LayerNorm, Linear, RMSNorm, host_init, param_init
 from flaxzoo.layers.conv import conv2d
 from flaxzoo.layers.drop_path import DropPath, drop_path_rates
 from flaxzoo.layers.experts import RoutePlan, UoME
+from flaxzoo.layers.grouped_experts import check_expert_impl
 from flaxzoo.layers.smha import SMHA
 from flaxzoo.models.registry import register
 from flaxzoo.validate import check_image_batch, check_mask, check_rates, check_sizes, check_token_ids
@@ -40,13 +43,14 @@ class UoELMBlock(nnx.Module):
 
     def __init__(self, dim: int, num_heads: int, hidden_dim: int, *, head_top_k: int | None, num_experts: int,
                  top_k: int, head_capacity: float | None, capacity: float | None, mode: str, pre_norm: bool,
-                 rope: str, uome_route_over: str, dropout: float, dtype=None, rngs: nnx.Rngs):
+                 rope: str, uome_route_over: str, dropout: float, expert_impl: str = "capacity",
+                 dropless: bool = False, dtype=None, rngs: nnx.Rngs):
         self.pre_norm, self.uome_route_over = pre_norm, uome_route_over
         self.attn = SMHA(dim, num_heads, head_top_k, capacity=head_capacity, causal=True, rope=rope, mode=mode,
                          route_norm="group", route_eps=1e-8, dtype=dtype, rngs=rngs)
         self.norm1 = LayerNorm(dim, eps=1e-5, dtype=dtype, rngs=rngs)
         self.mlp = UoME(dim, hidden_dim, num_experts, top_k, capacity=capacity, mode=mode, route_norm="group",
-                        route_eps=1e-8, dtype=dtype, rngs=rngs)
+                        route_eps=1e-8, expert_impl=expert_impl, dropless=dropless, dtype=dtype, rngs=rngs)
         self.norm2 = LayerNorm(dim, eps=1e-5, dtype=dtype, rngs=rngs)
         self.drop = nnx.Dropout(dropout, rngs=rngs)
 
@@ -70,7 +74,9 @@ class UoELM(nnx.Module):
                  head_top_k: int | None = None, num_experts: int = 4, top_k: int = 2,
                  head_capacity: float | None = None, capacity: float | None = None, mode: str = "faithful",
                  pre_norm: bool = False, rope: str = "slot", uome_route_over: str = "time",
-                 tie_embeddings: bool = True, dropout: float = 0.0, dtype=None, rngs: nnx.Rngs):
+                 tie_embeddings: bool = True, dropout: float = 0.0, expert_impl: str = "capacity",
+                 dropless: bool = False, dtype=None, rngs: nnx.Rngs):
+        check_expert_impl("UoELM", expert_impl, dropless)
         check_sizes("UoELM", 1, vocab_size=vocab_size, dim=dim, depth=depth, num_heads=num_heads,
                     hidden_dim=hidden_dim, num_experts=num_experts, top_k=top_k)
         check_rates("UoELM", dropout=dropout)
@@ -82,7 +88,8 @@ class UoELM(nnx.Module):
         self.blocks = nnx.List([
             UoELMBlock(dim, num_heads, hidden_dim, head_top_k=head_top_k, num_experts=num_experts, top_k=top_k,
                        head_capacity=head_capacity, capacity=capacity, mode=mode, pre_norm=pre_norm, rope=rope,
-                       uome_route_over=uome_route_over, dropout=dropout, dtype=dtype, rngs=rngs)
+                       uome_route_over=uome_route_over, dropout=dropout, expert_impl=expert_impl,
+                       dropless=dropless, dtype=dtype, rngs=rngs)
             for _ in range(depth)])
         self.norm = LayerNorm(dim, eps=1e-5, dtype=dtype, rngs=rngs) if pre_norm else None
         self.head = None if tie_embeddings else Linear(dim, vocab_size, axes=("embed", "vocab"), dtype=dtype, rngs=rngs)
@@ -108,14 +115,14 @@ class UoELM(nnx.Module):
 class UoEViTBlock(nnx.Module):
     def __init__(self, dim: int, num_heads: int, hidden_dim: int, *, head_top_k: int | None, num_experts: int,
                  top_k: int, head_capacity: float | None, capacity: float | None, mode: str, drop_path: float,
-                 dtype=None, rngs: nnx.Rngs):
+                 expert_impl: str = "capacity", dropless: bool = False, dtype=None, rngs: nnx.Rngs):
         # Per-token ("experts") score normalisation: one image's routing never depends on another's.
         self.norm1 = LayerNorm(dim, eps=1e-6, dtype=dtype, rngs=rngs)
         self.attn = SMHA(dim, num_heads, head_top_k, capacity=head_capacity, mode=mode, route_norm="experts",
                          dtype=dtype, rngs=rngs)
         self.norm2 = LayerNorm(dim, eps=1e-6, dtype=dtype, rngs=rngs)
         self.mlp = UoME(dim, hidden_dim, num_experts, top_k, capacity=capacity, mode=mode, route_norm="experts",
-                        dtype=dtype, rngs=rngs)
+                        expert_impl=expert_impl, dropless=dropless, dtype=dtype, rngs=rngs)
         self.drop_path = DropPath(drop_path, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -131,7 +138,9 @@ class UoEViT(nnx.Module):
                  dim: int = 192, depth: int = 12, num_heads: int = 4, mlp_ratio: float = 4.0, *,
                  head_top_k: int | None = None, num_experts: int = 4, top_k: int = 2,
                  head_capacity: float | None = None, capacity: float | None = None, mode: str = "trained",
-                 drop_path_rate: float = 0.0, dtype=None, rngs: nnx.Rngs):
+                 drop_path_rate: float = 0.0, expert_impl: str = "capacity", dropless: bool = False, dtype=None,
+                 rngs: nnx.Rngs):
+        check_expert_impl("UoEViT", expert_impl, dropless)
         check_sizes("UoEViT", 1, img_size=img_size, patch_size=patch_size, in_chans=in_chans, dim=dim, depth=depth,
                     num_heads=num_heads, num_experts=num_experts, top_k=top_k)
         check_sizes("UoEViT", 0, num_classes=num_classes)
@@ -146,7 +155,7 @@ class UoEViT(nnx.Module):
         self.blocks = nnx.List([
             UoEViTBlock(dim, num_heads, int(dim * mlp_ratio), head_top_k=head_top_k, num_experts=num_experts,
                         top_k=top_k, head_capacity=head_capacity, capacity=capacity, mode=mode, drop_path=rates[i],
-                        dtype=dtype, rngs=rngs) for i in range(depth)])
+                        expert_impl=expert_impl, dropless=dropless, dtype=dtype, rngs=rngs) for i in range(depth)])
         self.norm = LayerNorm(dim, eps=1e-6, dtype=dtype, rngs=rngs)
         self.dim, self.dtype = dim, dtype
         self.reset_classifier(num_classes, rngs=rngs)
@@ -184,14 +193,14 @@ class LRABlock(nnx.Module):
     """X += SMHA(RMSNorm(X), mask); X += UoME(RMSNorm(X)), as the reference's ParallelTransformer."""
 
     def __init__(self, dim: int, hidden_dim: int, *, attn_experts: int, attn_top_k: int, num_experts: int,
-                 top_k: int, epsilon: float, capacity: float, head_capacity: float | None, dtype=None,
-                 rngs: nnx.Rngs):
+                 top_k: int, epsilon: float, capacity: float, head_capacity: float | None,
+                 expert_impl: str = "capacity", dropless: bool = False, dtype=None, rngs: nnx.Rngs):
         self.norm1 = RMSNorm(dim, eps=1e-6, dtype=dtype, rngs=rngs)
         self.attn = SMHA(dim, attn_experts, attn_top_k, capacity=head_capacity, pre_rotation=True,
                          route_norm="experts", route_eps=epsilon, route_scale=capacity, dtype=dtype, rngs=rngs)
         self.norm2 = RMSNorm(dim, eps=1e-6, dtype=dtype, rngs=rngs)
         self.mlp = UoME(dim, hidden_dim, num_experts, top_k, capacity=0.5, route_norm="group", route_eps=epsilon,
-                        route_scale=capacity, dtype=dtype, rngs=rngs)
+                        route_scale=capacity, expert_impl=expert_impl, dropless=dropless, dtype=dtype, rngs=rngs)
 
     def __call__(self, x, mask, plans: tuple[RoutePlan | None, RoutePlan | None] = (None, None), trace=None):
         a = self.attn(self.norm1(x), mask=mask, plan=plans[0])
@@ -213,7 +222,9 @@ class UoELRAClassifier(nnx.Module):
     def __init__(self, vocab_size: int = 512, max_seq_len: int = 2048, dim: int = 64, hidden_dim: int = 128,
                  depth: int = 2, num_classes: int = 10, *, attn_experts: int = 2, attn_top_k: int = 1,
                  num_experts: int = 4, top_k: int = 2, epsilon: float = 1.0, capacity: float = 1.0,
-                 head_capacity: float | None = None, head_hidden_dim: int = 128, dtype=None, rngs: nnx.Rngs):
+                 head_capacity: float | None = None, head_hidden_dim: int = 128, expert_impl: str = "capacity",
+                 dropless: bool = False, dtype=None, rngs: nnx.Rngs):
+        check_expert_impl("UoELRAClassifier", expert_impl, dropless)
         check_sizes("UoELRAClassifier", 1, vocab_size=vocab_size, max_seq_len=max_seq_len, dim=dim,
                     hidden_dim=hidden_dim, depth=depth, num_classes=num_classes, attn_experts=attn_experts,
                     attn_top_k=attn_top_k, num_experts=num_experts, top_k=top_k, head_hidden_dim=head_hidden_dim)
@@ -222,8 +233,8 @@ class UoELRAClassifier(nnx.Module):
         self.position_embeddings = _embed(max_seq_len, dim, rngs)
         self.blocks = nnx.List([
             LRABlock(dim, hidden_dim, attn_experts=attn_experts, attn_top_k=attn_top_k, num_experts=num_experts,
-                     top_k=top_k, epsilon=epsilon, capacity=capacity, head_capacity=head_capacity, dtype=dtype,
-                     rngs=rngs) for _ in range(depth)])
+                     top_k=top_k, epsilon=epsilon, capacity=capacity, head_capacity=head_capacity,
+                     expert_impl=expert_impl, dropless=dropless, dtype=dtype, rngs=rngs) for _ in range(depth)])
         self.norm = LayerNorm(dim, eps=1e-5, dtype=dtype, rngs=rngs)
         self.fc1 = Linear(dim, head_hidden_dim, axes=("embed", "mlp"), dtype=dtype, rngs=rngs)
         self.head_hidden_dim, self.dtype = head_hidden_dim, dtype
@@ -278,9 +289,10 @@ class TokenUoME(nnx.Module):
     """UoME over a feature map (B, H, W, C): each image's H*W positions are the routing candidates."""
 
     def __init__(self, dim: int, hidden_dim: int, *, num_experts: int = 4, top_k: int = 2, mode: str = "trained",
-                 capacity: float | None = None, rngs: nnx.Rngs):
+                 capacity: float | None = None, expert_impl: str = "capacity", dropless: bool = False,
+                 rngs: nnx.Rngs):
         self.uome = UoME(dim, hidden_dim, num_experts, top_k, capacity=capacity, mode=mode, route_norm="experts",
-                         rngs=rngs)
+                         expert_impl=expert_impl, dropless=dropless, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         shape = x.shape
@@ -288,11 +300,13 @@ class TokenUoME(nnx.Module):
 
 
 def swin_uoe(*, num_experts: int = 4, top_k: int = 2, mode: str = "trained", capacity: float | None = None,
-             rngs: nnx.Rngs, **swin_kwargs):
+             expert_impl: str = "capacity", dropless: bool = False, rngs: nnx.Rngs, **swin_kwargs):
     """A SwinTransformer whose every MLP is a UoME layer (window attention stays dense)."""
     from flaxzoo.models.swin import SwinTransformer
 
-    factory = functools.partial(TokenUoME, num_experts=num_experts, top_k=top_k, mode=mode, capacity=capacity)
+    check_expert_impl("swin_uoe", expert_impl, dropless)
+    factory = functools.partial(TokenUoME, num_experts=num_experts, top_k=top_k, mode=mode, capacity=capacity,
+                                expert_impl=expert_impl, dropless=dropless)
     return SwinTransformer(mlp_factory=factory, rngs=rngs, **swin_kwargs)
 
 

@@ -27,7 +27,7 @@ class NoSurfaceError(InputError):
     """The field has no zero crossing in the box, so there is no surface to extract."""
 
 
-def extract_mesh(model, resolution: int = 64, *, chunk: int = 65536):
+def extract_mesh(model, resolution: int = 64, *, chunk: int = 32768):
     """Marching cubes of the field's zero level on [-1, 1]^3: vertices (V, 3), faces (F, 3), colours (V, 3)."""
     from skimage.measure import marching_cubes
 

@@ -161,12 +161,12 @@ def _jitted(graphdef):
     return jax.jit(lambda state, x: nnx.merge(graphdef, state)(x))
 
 
-def evaluate(model: nnx.Module, points, *, chunk: int = 65536):
-    """sdf (N,), rgb (N, 3) as numpy for any number of points, in fixed-size jitted chunks (one compile)."""
+def evaluate(model: nnx.Module, points, *, chunk: int = 32768):
+    """sdf (N,), rgb (N, 3) as numpy for any number of points, in jitted chunks of `chunk` points (the last
+    one padded), so every call with the same chunk size reuses one compiled program."""
     points = np.asarray(points, np.float32).reshape(-1, 3)
     graphdef, state = nnx.split(model)
     fn = _jitted(graphdef)
-    chunk = max(1, min(chunk, len(points)))
     sdf, rgb = np.empty(len(points), np.float32), np.empty((len(points), 3), np.float32)
     for s in range(0, len(points), chunk):
         block = points[s:s + chunk]

@@ -12,9 +12,11 @@ Every shape is centred and scaled into [-0.9, 0.9]^3 (its longest side 1.8), so 
 cubes and metric thresholds are the same for all.
 
 Ground truth is exact and offline (numpy, no rtree): the distance is the brute-force closest point over
-the triangles a KD-tree bound leaves (scipy), the sign that of the angle-weighted pseudonormal at the
-nearest point (exact for a closed mesh). trimesh's own `signed_distance` needs rtree and took 5.8 s for 20k
-points on `ant` here.
+the triangles a KD-tree bound leaves (scipy); the sign is the generalised winding number's (inside where it
+is above 1/2), which is right for closed meshes even where they touch or cross themselves (the bundled `ant`
+does: the normal at the nearest point gets 3 in 20k box points wrong there). The winding number costs
+O(points x faces): about 6 s for 20k points on `ant` on a loaded 2-core machine. trimesh's own
+`signed_distance` needs rtree and took 5.8 s for 20k points on `ant` here.
 """
 from __future__ import annotations
 
@@ -295,39 +297,21 @@ def closest_surface_point(shape: Shape, points: np.ndarray):
     return nearest, face, bary
 
 
-def pseudonormals(shape: Shape):
-    """Angle-weighted vertex normals and per-face edge normals (sum of the two faces' normals): with the face
-    normals these give the exact sign of the distance to a closed mesh at the nearest point (Baerentzen and
-    Aanaes 2005), whether that point lies inside a face, on an edge or on a vertex."""
-    tri = shape.vertices[shape.faces]
-    face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    face_n /= np.maximum(np.linalg.norm(face_n, axis=-1, keepdims=True), 1e-300)
-    vertex_n = np.zeros_like(shape.vertices)
-    for i in range(3):
-        e1, e2 = tri[:, (i + 1) % 3] - tri[:, i], tri[:, (i + 2) % 3] - tri[:, i]
-        cos = (e1 * e2).sum(-1) / np.maximum(np.linalg.norm(e1, axis=-1) * np.linalg.norm(e2, axis=-1), 1e-300)
-        np.add.at(vertex_n, shape.faces[:, i], np.arccos(np.clip(cos, -1, 1))[:, None] * face_n)
-    # local edge j of a face joins its corners j and j+1; each edge of a closed mesh has two faces
-    keys = np.sort(np.stack([shape.faces, np.roll(shape.faces, -1, axis=1)], -1), -1).reshape(-1, 2)
-    _, edge_id = np.unique(keys, axis=0, return_inverse=True)
-    edge_sum = np.zeros((edge_id.max() + 1, 3))
-    np.add.at(edge_sum, edge_id.reshape(-1), np.repeat(face_n, 3, axis=0))
-    return face_n, vertex_n, edge_sum[edge_id.reshape(-1, 3)]
-
-
-def _sign_at_nearest(shape: Shape, points, nearest, face, bary, normals) -> np.ndarray:
-    face_n, vertex_n, edge_n = normals
-    on_zero = bary < 1e-9
-    zeros = on_zero.sum(-1)
-    normal = face_n[face].copy()
-    at_vertex = zeros >= 2
-    corner = bary.argmax(-1)
-    normal[at_vertex] = vertex_n[shape.faces[face[at_vertex], corner[at_vertex]]]
-    on_edge = zeros == 1
-    # the corner with weight 0 is opposite the edge: corner 0 -> edge 1 (1-2), 1 -> edge 2 (2-0), 2 -> edge 0
-    local_edge = (on_zero.argmax(-1) + 1) % 3
-    normal[on_edge] = edge_n[face[on_edge], local_edge[on_edge]]
-    return np.where(((points - nearest) * normal).sum(-1) < 0, -1.0, 1.0)
+def winding_number(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Generalised winding number (Jacobson et al. 2013) of an outward-oriented mesh at each point: 1 inside,
+    0 outside, for a closed mesh even where it touches or intersects itself (float32: only its side of 1/2
+    is used)."""
+    tri = vertices[faces].astype(np.float32)
+    out = np.empty(len(points))
+    step = max(1, _CHUNK // max(len(faces), 1))
+    for start in range(0, len(points), step):
+        p = points[start:start + step, None, :].astype(np.float32)
+        a, b, c = tri[None, :, 0] - p, tri[None, :, 1] - p, tri[None, :, 2] - p
+        la, lb, lc = (np.sqrt((v * v).sum(-1)) for v in (a, b, c))
+        det = (a * np.cross(b, c)).sum(-1)
+        dot = la * lb * lc + (a * b).sum(-1) * lc + (b * c).sum(-1) * la + (c * a).sum(-1) * lb
+        out[start:start + step] = np.arctan2(det, dot).sum(-1) / (2 * np.pi)
+    return out
 
 
 def surface_colour(shape: Shape, points: np.ndarray, face=None, bary=None) -> np.ndarray:
@@ -357,8 +341,8 @@ def signed_distance_and_colour(shape: Shape, points: np.ndarray):
         return dist * np.where(side == 0, 1.0, side), procedural_colour(shape.points[idx])
     nearest, face, bary = closest_surface_point(shape, points)
     dist = np.linalg.norm(points - nearest, axis=-1)
-    sign = _sign_at_nearest(shape, points, nearest, face, bary, pseudonormals(shape))
-    return sign * dist, surface_colour(shape, nearest, face, bary)
+    inside = winding_number(points, shape.vertices, shape.faces) > 0.5
+    return np.where(inside, -dist, dist), surface_colour(shape, nearest, face, bary)
 
 
 def sample_surface(shape: Shape, count: int, rng: np.random.Generator):

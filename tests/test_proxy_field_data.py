@@ -60,7 +60,8 @@ def test_analytic_shapes_and_field_samples():
 
 
 def _write(path, mesh):
-    path.write_bytes(mesh.export(file_type=path.suffix[1:]))
+    data = mesh.export(file_type=path.suffix[1:])
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
     return str(path)
 
 

@@ -165,13 +165,19 @@ def _check_mesh(mesh, where: str) -> None:
     if len(mesh.faces) == 0 or len(mesh.vertices) < 4:
         raise InputError(f"{where} is empty ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces); give a closed "
                          f"triangle mesh.")
+    extent = np.ptp(np.asarray(mesh.vertices), 0)
+    if extent.min() <= 1e-9 * max(float(extent.max()), 1e-300):
+        raise InputError(f"{where} is degenerate: all its vertices lie in one plane or line, so it encloses no "
+                         f"volume; give a closed mesh with volume.")
     if not mesh.is_watertight:
         import trimesh
 
         open_edges = len(trimesh.grouping.group_rows(mesh.edges_sorted, require_count=1))
-        raise InputError(f"{where} is not watertight ({open_edges} edges belong to one face only), so inside and "
-                         f"outside, and the signed distance, are undefined. Close its holes, or fit it as a point "
-                         f"cloud with normals: points:{where} (sign from the normals, approximate).")
+        what = (f"{open_edges} edges belong to one face only" if open_edges else
+                "some edges are shared by more than two faces")
+        raise InputError(f"{where} is not watertight ({what}), so inside and outside, and the signed distance, are "
+                         f"undefined. Close its holes, or fit it as a point cloud with normals: points:{where} (sign "
+                         f"from the normals, approximate).")
     if abs(float(mesh.volume)) < 1e-9 * float(np.ptp(mesh.vertices, 0).max()) ** 3:
         raise InputError(f"{where} is degenerate: it is closed but encloses no volume (flat or zero-area faces).")
 

@@ -102,10 +102,10 @@ def project_to_surface(fn, x: np.ndarray, steps: int = 3) -> np.ndarray:
     return x
 
 
-def _analytic_shape(name: str, resolution: int = 96) -> Shape:
+def _analytic_shape(name: str, resolution: int = 64) -> Shape:
     from skimage.measure import marching_cubes
 
-    fn = _ANALYTIC_SDF[name]
+    fn = _ANALYTIC_SDF[name]  # its mesh is only for sampling and metrics: points are projected onto the surface
     axis = np.linspace(-1.0, 1.0, resolution)
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
     verts, faces, _, _ = marching_cubes(fn(grid).reshape((resolution,) * 3), 0.0, spacing=(axis[1] - axis[0],) * 3)

@@ -98,12 +98,13 @@ class ProxyField(nnx.Module):
         tree = proxy_tree.place_tree(
             proxy_tree.candidate_points(meshes.load_shape(shape), candidates, seed=placement_seed),
             sizes, radius_scale=radius_scale, seed=placement_seed)
-        f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+        # numpy first, then one transfer each: eager jnp ops would compile a kernel per shape
+        f32 = lambda a: jnp.asarray(np.asarray(a, np.float32))  # noqa: E731
         self.positions = nnx.List([NodeBuffer(f32(p)) for p in tree.positions])
         self.radii = nnx.List([NodeBuffer(f32(r)) for r in tree.radii])
-        self.rotations = nnx.List([NodeBuffer(jnp.tile(jnp.eye(3), (n, 1, 1))) for n in sizes])
-        self.scales = nnx.List([NodeBuffer(jnp.ones(n, jnp.float32)) for n in sizes])
-        self.parents = nnx.List([NodeBuffer(jnp.asarray(np.maximum(p, 0), jnp.int32)) for p in tree.parents])
+        self.rotations = nnx.List([NodeBuffer(f32(np.tile(np.eye(3), (n, 1, 1)))) for n in sizes])
+        self.scales = nnx.List([NodeBuffer(f32(np.ones(n))) for n in sizes])
+        self.parents = nnx.List([NodeBuffer(jnp.asarray(np.maximum(p, 0).astype(np.int32))) for p in tree.parents])
         code_init = param_init(host_init.normal(0.1), ("nodes", "embed"))
         self.codes = nnx.List([nnx.Param(code_init(rngs.params(), (n, code_dim))) for n in sizes])
         self.node_nets = nnx.List([CoordinateMlp(3 + code_dim, node_hidden, feature_dim, dtype=dtype, rngs=rngs)

@@ -108,7 +108,6 @@ def plot(rows, path):
         for ax, key in zip(axes, ("chamfer_l1", "fscore_1pct")):
             ax.plot([r["parameters"] for r in rs], [r[key] for r in rs], "o-", label=label)
     for ax, title in zip(axes, ("Chamfer-L1 (lower is better)", "F-score @ 1% (higher is better)")):
-        ax.set_xscale("log")
         ax.set_xlabel("parameters")
         ax.set_title(title)
         ax.grid(alpha=0.3)
@@ -121,7 +120,7 @@ def plot(rows, path):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", default="runs/bench_proxy_field")
     p.add_argument("--shape", default="builtin:nut")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--batch", type=int, default=4)

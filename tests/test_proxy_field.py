@@ -56,16 +56,17 @@ def test_query_is_jitted_batched_and_local(tiny_torus):
     """k nodes per level chosen by normalised distance: the same field as using every node where at most k
     nodes cover a point, and the output shape follows the input's leading axes."""
     x = np.random.default_rng(0).uniform(-1, 1, (512, 3)).astype(np.float32)
-    sdf, rgb = jax.jit(lambda m, p: m(p))(tiny_torus, x.reshape(8, 64, 3))
-    assert sdf.shape == (8, 64) and rgb.shape == (8, 64, 3)
-    assert np.all((np.asarray(rgb) >= 0) & (np.asarray(rgb) <= 1))
+    shapes = jax.eval_shape(lambda p: tiny_torus(p), x.reshape(8, 64, 3))  # traced as under jit, not compiled
+    assert shapes[0].shape == (8, 64) and shapes[1].shape == (8, 64, 3)
+    sdf, rgb = evaluate(tiny_torus, x, chunk=512)  # jitted
+    assert np.all((rgb >= 0) & (rgb <= 1))
     every_node = nnx.clone(tiny_torus)
     every_node.k = 16
-    sdf_all, _ = evaluate(every_node, x)
+    sdf_all, _ = evaluate(every_node, x, chunk=512)
     covered = np.stack([proxy_edit.support(tiny_torus, {2: np.array([j])}, x) for j in range(16)], 1).sum(1)
     few = covered <= tiny_torus.k
     assert few.sum() > 100
-    np.testing.assert_allclose(np.asarray(sdf).reshape(-1)[few], sdf_all[few], atol=1e-5)
+    np.testing.assert_allclose(sdf[few], sdf_all[few], atol=1e-5)
 
 
 @pytest.mark.parametrize("edit", [dict(level=2, index=5, translate=(0.0, 0.0, 0.3)),
@@ -100,10 +101,13 @@ def test_bad_settings_and_edits_are_refused(tiny_torus):
         proxy_edit.transform_subtree(tiny_torus, 1, 0, rotate=np.ones((3, 3)))
 
 
-# The default suite's real-mesh fit: the bundled `nut` mesh, tiny preset, through the common loop.
+# The real-mesh fit: the bundled `nut` mesh, tiny preset, 300 steps through the common loop. Marked slow: it took
+# 87 s (load 11) and 145 s (load 12) here, mostly XLA compiling the step (its eikonal term is a gradient of a
+# gradient), over this suite's 30 s budget; the issue asks for it in the default suite, so the lead decides.
 FIT_CHAMFER_BOUND = 0.05  # Chamfer-L1 in the normalised box (the shape's longest side is 1.8)
 
 
+@pytest.mark.slow
 def test_fit_of_a_bundled_mesh_through_the_loop(tmp_path):
     from flaxzoo.eval import shape_metrics
     from flaxzoo.train.config_file import load_config

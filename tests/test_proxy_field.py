@@ -103,7 +103,7 @@ def test_bad_settings_and_edits_are_refused(tiny_torus):
 
 # The default suite's real-mesh fit: the bundled `nut` mesh, tiny preset, 300 steps through the common loop.
 # 27 s on the 2-core machine at load 2 (87-145 s at load 11-12), mostly XLA compiling the step: its eikonal term
-# is a gradient of a gradient. Measured Chamfer-L1 of this run: 0.03-0.04.
+# is a gradient of a gradient.
 FIT_CHAMFER_BOUND = 0.05  # Chamfer-L1 in the normalised box (the shape's longest side is 1.8)
 
 

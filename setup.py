@@ -33,7 +33,7 @@ setup(
             "flaxzoo-train=flaxzoo.scripts.train:main",
             "flaxzoo-restore=flaxzoo.scripts.restore:main",
             "flaxzoo-convert=flaxzoo.scripts.convert:main",
-            "flaxzoo-fit-shape=flaxzoo.scripts.fit_shape:main",
+            "flaxzoo-fit_shape=flaxzoo.scripts.fit_shape:main",
         ],
     },
     extras_require={

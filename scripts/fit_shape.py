@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Fit, measure, render and export one shape with a proxy-node field: the `flaxzoo-fit-shape` console script.
+"""Fit, measure, render and export one shape with a proxy-node field: the `flaxzoo-fit_shape` console script.
 
     python scripts/fit_shape.py --shape builtin:ant --preset proxy_field_64 --out runs/fit_ant
 

@@ -384,7 +384,7 @@ def test_one_line_keeps_what_and_fix():
 def test_console_scripts_are_the_scripts():
     setup = (ROOT / "setup.py").read_text()
     entries = dict(re.findall(r'"(flaxzoo-\w+)=([\w.:]+)"', setup))
-    assert set(entries) == {"flaxzoo-train", "flaxzoo-restore", "flaxzoo-convert"}
+    assert set(entries) == {"flaxzoo-train", "flaxzoo-restore", "flaxzoo-convert", "flaxzoo-fit_shape"}
     for name, target in entries.items():
         module, func = target.split(":")
         tool = importlib.import_module(module)

@@ -1,7 +1,7 @@
 """Fit one shape with a hierarchical proxy-node field (after HPR3D), measure it, render it, export it.
 
-    flaxzoo-fit-shape --shape builtin:ant --preset proxy_field_64 --out runs/fit_ant
-    flaxzoo-fit-shape --shape my_mesh.ply --preset proxy_field_512 --steps 3000 --out runs/mine --edit 2:5:0,0,0.2
+    flaxzoo-fit_shape --shape builtin:ant --preset proxy_field_64 --out runs/fit_ant
+    flaxzoo-fit_shape --shape my_mesh.ply --preset proxy_field_512 --steps 3000 --out runs/mine --edit 2:5:0,0,0.2
 
 (`python scripts/fit_shape.py ...` is the same program.) The fit is an ordinary training run of
 configs/proxy_field/fit.py in OUT/run (rerunning resumes it). Then OUT gets

@@ -9,6 +9,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["flaxzoo", "flaxzoo.*"]),
+    # Two small watertight meshes for the proxy-node fields (from pyvista's examples, MIT; see shapes/NOTICE).
+    package_data={"flaxzoo.data": ["shapes/*.ply", "shapes/NOTICE"]},
     install_requires=[
         # Python 3.11 resolves jax 0.10.2 / flax 0.12.8; GPU hosts on 3.12 get 0.11.x.
         "jax>=0.10.2,<0.13",
@@ -39,6 +41,7 @@ setup(
             "flaxzoo-benchmark=flaxzoo.scripts.benchmark:main",
             "flaxzoo-bench-report=flaxzoo.scripts.bench_report:main",
             "flaxzoo-denoise-report=flaxzoo.scripts.denoise_report:main",
+            "flaxzoo-fit-shape=flaxzoo.scripts.fit_shape:main",
         ],
     },
     extras_require={
@@ -47,6 +50,14 @@ setup(
             "pytest-xdist>=3.5",
             "pytest-timeout>=2.2",  # a hung test fails with its stack instead of stalling CI
             "scikit-image>=0.24",  # real images that ship inside the wheel
+            "trimesh>=4",  # mesh IO for the proxy-node field tests (pure Python, ~0.7 MB wheel)
+        ],
+        # 3D neural fields (proxy-node fields): mesh IO (trimesh), marching cubes (scikit-image; scipy comes
+        # with it), the compactness plot (matplotlib). Exact SDFs are computed in numpy/scipy: no rtree, no VTK.
+        "3d": [
+            "trimesh>=4",
+            "scikit-image>=0.24",
+            "matplotlib>=3.8",
         ],
         # ONNX export's runtime side (about 200 MB with onnx-ir's sympy). The converter itself, jax2onnx
         # 0.17, pins orbax-checkpoint<0.11.37 against our >=0.12.8 (it never imports orbax), so pip cannot

@@ -12,7 +12,7 @@ from flaxzoo.train.tasks import TASKS
 
 CONFIGS = sorted((pathlib.Path(__file__).parents[1] / "configs").glob("*/*.py"))
 CREATE_MODEL_KEYS = {"checkpoint_path", "pretrained", "num_classes"}  # create_model's own, not the builder's
-SOURCE_KINDS = ("offline", "tfds", "folder", "lra")
+SOURCE_KINDS = ("offline", "tfds", "folder", "lra", "field")
 
 
 def load(path):

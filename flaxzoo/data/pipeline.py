@@ -11,7 +11,7 @@ import grain
 import jax
 import numpy as np
 
-from flaxzoo.data import folder, listops, offline, text, transforms
+from flaxzoo.data import field_samples, folder, listops, offline, text, transforms
 from flaxzoo.data.mixup import mix_batch
 
 OFFLINE = {"textures": offline.TexturePatches, "denoise": offline.DenoiseCrops, "pydoc": text.PydocWindows}
@@ -21,8 +21,11 @@ PACK_KEYS = ("seq_len", "stride", "text_key")
 
 def make_source(name: str, split: str, *, data_dir: str | None = None, **kwargs):
     """A random-access source: `offline:<set>`, `tfds:<dataset>` (e.g. `tfds:imagenet2012`), `folder:pairs`
-    (restoration pairs in <data_dir>/<split>/{input,target}/) or `lra:listops`."""
+    (restoration pairs in <data_dir>/<split>/{input,target}/), `lra:listops`, or `field:<shape>` (SDF samples of
+    `builtin:NAME` or a mesh file, `flaxzoo.data.field_samples`)."""
     kind, _, dataset = name.partition(":")
+    if kind == "field":
+        return field_samples.FieldSamples(split, shape=dataset, **kwargs)
     if kind == "offline":
         if dataset not in OFFLINE:
             raise ValueError(f"Unknown offline dataset {dataset!r}; choose from {sorted(OFFLINE)}.")
@@ -51,7 +54,7 @@ def make_source(name: str, split: str, *, data_dir: str | None = None, **kwargs)
             raise ValueError(f"Could not open TFDS dataset {dataset!r} split {split!r} (data_dir={data_dir}): {e}. "
                              f"Prepare it first (tfds build {dataset} --file_format=array_record) or fix the name.") from e
     raise ValueError(f"Dataset name must look like 'offline:textures', 'tfds:imagenet2012', 'folder:pairs' or "
-                     f"'lra:listops', got {name!r}.")
+                     f"'lra:listops' or 'field:builtin:ant', got {name!r}.")
 
 
 def stack(examples: list[dict]) -> dict:

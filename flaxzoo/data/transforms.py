@@ -17,6 +17,7 @@ degrade    a clean image set made into pairs: clean_key (default: the first of t
            sigma (noise, 0..255 scale), blur_sigma (Gaussian), motion_length (pixels; random angle), each a
            number or a [low, high] range per example; patch, flips, rotations, eval_size as `paired`.
 tokens     token windows (language models, ListOps): int fields tokens, and mask/token_mask/label if present.
+field      neural-field samples (`flaxzoo.data.field_samples`): float fields points, sdf, normal, rgb, surface.
 bytes_lm   a text set (lm1b, wiki40b, ...) byte-tokenised and packed into windows: seq_len, stride,
            text_key ('text'); the source is wrapped by `text.PackedBytes` in `pipeline.make_dataset`.
 """
@@ -115,7 +116,12 @@ def bytes_lm(train):  # the packing itself is a source wrapper (pipeline.make_da
     return tokens(train)
 
 
-_TRANSFORMS = {"classify": classify, "image_classification": image_classification, "denoise": denoise,
+def field(train):
+    keys = ("points", "sdf", "normal", "rgb", "surface")
+    return lambda example, rng: {k: np.asarray(example[k], np.float32) for k in keys}
+
+
+_TRANSFORMS = {"field": field, "classify": classify, "image_classification": image_classification, "denoise": denoise,
                "paired": paired, "degrade": degrade, "tokens": tokens, "bytes_lm": bytes_lm}
 
 

@@ -55,7 +55,8 @@ class PretrainedCfg(dict):
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
-_FAMILIES = ("flaxzoo.models.swin", "flaxzoo.models.maxim", "flaxzoo.models.uoe")
+_FAMILIES = ("flaxzoo.models.swin", "flaxzoo.models.maxim", "flaxzoo.models.uoe", "flaxzoo.models.proxy_field",
+             "flaxzoo.models.field_baselines")
 _loaded = False
 
 # timm names of architectures flaxzoo does not implement (they are not the Swin of the registered presets).

@@ -10,7 +10,7 @@ import difflib
 import importlib
 import inspect
 
-TASKS = ("classify", "restore", "lm")
+TASKS = ("classify", "restore", "lm", "field")
 
 
 def _module(name: str):

@@ -45,3 +45,16 @@ def golden_cases(family: str, kind: str | None = None) -> list[pytest.param]:
             continue
         cases.append(pytest.param(path, id=path.stem))
     return cases
+
+
+@pytest.fixture
+def fast_compile(monkeypatch):
+    """For tests of the loop's behaviour (resume, sharding, data), not of XLA's optimiser: skip most of its passes
+    (20-40% less compile time), in this process and in the subprocesses the test starts. Both sides of every
+    comparison such a test makes run under the same setting."""
+    read = getattr(jax.config, "read", None) or jax.config._read
+    before = read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    monkeypatch.setenv("JAX_DISABLE_MOST_OPTIMIZATIONS", "true")
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)

@@ -12,16 +12,7 @@ import pytest
 tfds = pytest.importorskip("tensorflow_datasets")
 
 
-@pytest.fixture(autouse=True)
-def fast_compile():
-    """These tests check the data path, not XLA's optimiser: skip most of it (about 40% less compile time)."""
-    import jax
-
-    read = getattr(jax.config, "read", None) or jax.config._read
-    before = read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
+pytestmark = pytest.mark.usefixtures("fast_compile")  # tests/conftest.py
 
 
 def mock_config(dataset: str, eval_split: str, num_classes: int):

@@ -10,6 +10,8 @@ import jax
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.usefixtures("fast_compile")  # tests of the loop, not of XLA (tests/conftest.py)
+
 CONFIGS = pathlib.Path(__file__).parents[1] / "configs"
 MESHES = [(8, 1, 1), (2, 2, 2), (1, 1, 8)]
 

@@ -16,6 +16,8 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from train_worker import smoke_config  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("fast_compile")  # tests of the loop, not of XLA (tests/conftest.py)
+
 ROOT = pathlib.Path(__file__).parents[1]
 WORKER = pathlib.Path(__file__).parent / "train_worker.py"
 

@@ -32,7 +32,9 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, scale: fl
                           precision=None, impl: AttnImpl = "xla") -> jax.Array:
     """softmax(scale * q k^T + bias [masked]) v.
 
-    q: (B, Lq, H, D), k/v: (B, Lk, H, D). `bias` broadcasts to (B, H, Lq, Lk) and is added
+    q: (*B, Lq, H, D), k/v: (*B, Lk, H, D), any number of leading batch axes (Swin passes (batch, windows)
+    so that its (windows, H, N, N) mask broadcasts instead of being copied per image). `bias` broadcasts
+    to (*B, H, Lq, Lk) and is added
     (relative position bias, additive window mask). `mask` is boolean, True = attend; masked
     logits get the dtype's lowest value so a fully masked row gives a uniform distribution
     instead of NaN. `scale` may be an array broadcasting to (H, 1, 1) (Swin V2's per-head scale).
@@ -43,13 +45,24 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, scale: fl
         return fused_attention(q, k, v, scale=scale, bias=bias, mask=mask)
     # float32 at least (bf16/fp16 inputs), float64 kept when running in x64 mode.
     softmax_dtype = jnp.promote_types(q.dtype, jnp.float32)
-    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, precision=precision).astype(softmax_dtype) * scale
+    # Heads move next to the batch before the two matmuls: XLA:CPU runs "bhqd,bhkd" as one
+    # batched GEMM over (b, h), while "bqhd,bkhd" made it pick a strided layout that cost 4x on
+    # Swin's 49-token windows (profile in BENCHMARKS.md). Same products, same sums.
+    q, k, v = (jnp.swapaxes(t, -3, -2) for t in (q, k, v))  # (*B, H, L, D)
+    if isinstance(scale, (int, float)):
+        # A float scale goes on q, as timm and the PyTorch references apply it; on the logits XLA:CPU
+        # materialised it as a full (B, H, L, L) array for every attention.
+        q = q * jnp.asarray(scale, q.dtype)
+        scale = None
+    logits = jnp.einsum("...qd,...kd->...qk", q, k, precision=precision).astype(softmax_dtype)
+    if scale is not None:  # an array (V2's per-head temperature) multiplies the logits
+        logits = logits * scale
     if bias is not None:
         logits = logits + bias.astype(softmax_dtype)
     if mask is not None:
         logits = jnp.where(mask, logits, jnp.finfo(softmax_dtype).min)
     probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-    return jnp.einsum("bhqk,bkhd->bqhd", probs, v, precision=precision)
+    return jnp.swapaxes(jnp.einsum("...qk,...kd->...qd", probs, v, precision=precision), -3, -2)
 
 
 def _as_4d(t: jax.Array | None) -> jax.Array | None:
@@ -58,6 +71,13 @@ def _as_4d(t: jax.Array | None) -> jax.Array | None:
 
 def fused_attention(q, k, v, *, scale, bias=None, mask=None) -> jax.Array:
     """`jax.nn.dot_product_attention`, cuDNN where it applies (see the module docstring)."""
+    if q.ndim > 4:  # jax's API takes one batch axis: fold the leading ones, broadcasting bias/mask to them
+        lead, lq, lk = q.shape[:-3], q.shape[-3], k.shape[-3]
+        full = lead + (q.shape[-2], lq, lk)
+        fold = lambda t: None if t is None else jnp.broadcast_to(t, full).reshape((-1,) + full[-3:])
+        out = fused_attention(*(t.reshape((-1,) + t.shape[-3:]) for t in (q, k, v)), scale=scale,
+                              bias=fold(bias), mask=fold(mask))
+        return out.reshape(q.shape[:-1] + v.shape[-1:])
     if not isinstance(scale, (int, float)):
         # A per-head scale (H, 1, 1) is not a float jax's API takes: fold it into q (in q's dtype).
         q = q * jnp.reshape(jnp.asarray(scale), (1, 1, -1, 1)).astype(q.dtype)

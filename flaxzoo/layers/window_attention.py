@@ -95,14 +95,15 @@ class WindowAttention(nnx.Module):
         else:
             scale = self.head_dim ** -0.5
             pos_bias = self.rel_bias()
-        bias = pos_bias[None]  # (1, H, N, N)
+        bias = pos_bias  # (H, N, N)
         if mask is not None:
             num_windows = mask.shape[0]
             if b_ % num_windows:
                 raise ValueError(f"{b_} windows in the batch is not a multiple of the mask's {num_windows}.")
-            # Windows are batch-major: (B, nW) flattened, so the mask repeats every nW windows.
+            # Windows are batch-major: (B, nW) flattened, so the mask repeats every nW windows. Attending
+            # over (B, nW, ...) lets the (nW, H, N, N) bias broadcast over images instead of being copied.
             bias = pos_bias[None] + jnp.asarray(mask, jnp.float32)[:, None]  # (nW, H, N, N)
-            bias = jnp.broadcast_to(bias[None], (b_ // num_windows,) + bias.shape).reshape(b_, *bias.shape[1:])
+            q, k, v = (t.reshape(b_ // num_windows, num_windows, *t.shape[1:]) for t in (q, k, v))
 
         out = dot_product_attention(q, k, v, scale=scale, bias=bias, impl=self.attn_impl)
         out = out.reshape(b_, n, self.num_heads * self.head_dim)

@@ -120,11 +120,12 @@ class SMHA(nnx.Module):
         bias = None
         if mask is not None:
             key_mask = gather_tokens(jnp.asarray(mask, jnp.float32), plan.tokens)  # (E, G, K)
-            bias = (-1e6 * (1.0 - key_mask)).transpose(1, 0, 2)[:, :, None, :]  # (G, E, 1, K)
+            bias = (-1e6 * (1.0 - key_mask))[:, :, None, None, :]  # (E, G, 1 head, 1 query, K)
         causal = jnp.tril(jnp.ones((plan.capacity, plan.capacity), bool)) if self.causal else None
-        to_bkhd = lambda t: t.transpose(1, 2, 0, 3)  # (E, G, K, dh) -> (G, K, E, dh): heads = experts
-        o = dot_product_attention(to_bkhd(q), to_bkhd(k), to_bkhd(v), scale=dh ** -0.5, bias=bias, mask=causal)
-        o = o.transpose(2, 0, 1, 3)  # back to (E, G, K, dh)
+        # (E, G) are the attention's batch axes and each expert is its own single head: no transposes.
+        one_head = lambda t: t[..., None, :]  # (E, G, K, dh) -> (E, G, K, 1, dh)
+        o = dot_product_attention(one_head(q), one_head(k), one_head(v), scale=dh ** -0.5, bias=bias, mask=causal)
+        o = o[..., 0, :]  # (E, G, K, dh)
         return jnp.einsum("egkh,ehd->egkd", o, self.out[...].astype(dtype)) + self.out_bias[...].astype(dtype)[:, None, None]
 
     def __call__(self, x: jax.Array, *, mask: jax.Array | None = None, plan: RoutePlan | None = None) -> jax.Array:

@@ -93,6 +93,14 @@ def test_cli_on_a_tiny_model_with_its_dense_peer(tmp_path, capsys):
     (["--model", "uoe_lm_tiny", "--out", "x.txt"], [".json"]),
     ([], ["--model", "--suite"]),
     (["--model", "swin_test_tiny", "--peer", "official"], ["--peer official", "MAXIM"]),
+    (["--model", "uoe_lm_tiny", "--rounds", "0"], ["--rounds"]),
+    (["--model", "uoe_lm_tiny", "--rounds", "2", "--sweep", "batch"], ["--rounds and --profile", "--sweep"]),
+    (["--model", "uoe_lm_tiny", "--model-kwargs", "grouped"], ["--model-kwargs", "key=value", "'grouped'"]),
+    (["--model", "uoe_lm_tiny", "--model-kwargs", "top_k=1,top_k=2"], ["top_k twice"]),
+    (["--model", "uoe_lm_tiny", "--size", "8", "--model-kwargs", "expert_imp=grouped"],
+     ["--model-kwargs", "expert_imp", "did you mean 'expert_impl'"]),
+    (["--model", "uoe_lm_tiny", "--size", "8", "--model-kwargs", "expert_impl=groupd"],
+     ["--model-kwargs", "'capacity', 'grouped'"]),
     (["--model", "maxim_tiny", "--peer", "official"], ["--official-src", "google-research/maxim"]),
     (["--model", "maxim_tiny", "--peer", "official", "--official-src", "nowhere"], ["nowhere", "maxim/models"]),
 ])
@@ -101,6 +109,38 @@ def test_cli_mistakes_are_one_line(argv, needles, capsys, tmp_path, monkeypatch)
     code, _, err = run_cli(benchmark.run, argv + ["--no-cpu-peak"], capsys)
     one_line_error(code, err, *needles)
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_rounds_alternate_with_the_peer_and_model_kwargs_reach_the_model(tmp_path, capsys):
+    """--rounds 2: each side timed twice, alternating, the figure the median of the round medians; --model-kwargs
+    builds the preset with those constructor arguments (the dense peer is unaffected)."""
+    out = tmp_path / "uoe.json"
+    argv = TINY_LM + ["--train", "--peer", "dense", "--rounds", "2", "--model-kwargs",
+                      "expert_impl=grouped,mode=trained", "--out", str(out)]
+    code, stdout, _ = run_cli(benchmark.run, argv, capsys)
+    assert code == 0, stdout
+    rec = json.loads(out.read_text())
+    assert rec["rounds"] == 2 and rec["model_kwargs"] == {"expert_impl": "grouped", "mode": "trained"}
+    dense = rec["peers"][0]
+    for mode in ("infer", "train"):
+        for r in (rec["result"][mode], dense[mode]):
+            assert len(r["round_medians_s"]) == 2 and all(t > 0 for t in r["round_medians_s"])
+            assert r["median_s"] == pytest.approx(np.median(r["round_medians_s"]))
+            assert r["min_s"] <= min(r["round_medians_s"])
+        assert f"{mode}: flaxzoo / dense = " in stdout
+    # Rates follow the merged median.
+    assert dense["infer"]["tokens_per_s"] == pytest.approx(2 * 8 / dense["infer"]["median_s"])
+    assert rec["result"]["params"] == count_params(
+        __import__("flaxzoo").create_model("uoe_lm_tiny", expert_impl="grouped", rngs=nnx.Rngs(0)))
+
+
+def test_merge_rounds_keeps_a_failed_round_visible():
+    ok = {"status": "ok", "median_s": 2.0, "min_s": 1.5, "images_per_s": 4.0}
+    merged = peers.merge_rounds([ok, {**ok, "median_s": 4.0, "min_s": 3.0, "images_per_s": 2.0},
+                                 {"status": "failed (exit 1): boom"}])
+    assert merged["median_s"] == 3.0 and merged["min_s"] == 1.5 and merged["failed_rounds"] == 1
+    assert merged["images_per_s"] == pytest.approx(8 / 3)  # 8 images per call at the merged median
+    assert peers.merge_rounds([{"status": "failed (exit 1): boom"}])["status"].startswith("failed")
 
 
 def test_timm_peer_missing_is_one_status_line():
@@ -160,3 +200,33 @@ def test_official_maxim_peer_has_our_parameter_count(tmp_path, capsys):
     rec = json.loads(out.read_text())
     official = rec["peers"][0]
     assert official["status"] == "ok" and official["params"] == rec["result"]["params"] and official["median_s"] > 0
+
+
+def test_profile_names_the_costliest_ops_of_the_program(tmp_path, capsys):
+    """--profile N: the N costliest XLA ops of each timed program, each tied to its HLO opcode and jax source op,
+    shares that add up, in the JSON and on the terminal."""
+    out = tmp_path / "p.json"
+    code, stdout, _ = run_cli(benchmark.run, TINY_LM + ["--train", "--profile", "5", "--out", str(out)], capsys)
+    assert code == 0, stdout
+    rec = json.loads(out.read_text())
+    for mode in ("infer", "train"):
+        prof = rec["result"][mode]["profile"]
+        assert prof["runs"] == 3 and prof["op_ms_per_run"] > 0 and len(prof["top"]) == 5
+        shares = [row["share"] for row in prof["top"]]
+        assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1.0001
+        assert all(row["opcode"] != "?" and row["ms_per_run"] > 0 for row in prof["top"]), prof["top"]
+        assert sum(r["share"] for r in prof["by_opcode"]) <= 1.0001
+        assert any(row["source"] for row in prof["top"])  # tied back to the jax op that made it
+        assert f"flaxzoo {mode} profile" in stdout
+
+
+def test_hlo_index_reads_tuple_shapes_and_fusion_kinds():
+    from flaxzoo.bench.profile import hlo_index
+
+    text = ('  %iota_reduce_fusion.1 = (f32[8,128]{1,0}, s32[8,128]{1,0}) fusion(%a, %b), kind=kLoop, '
+            'calls=%fused_computation.53, metadata={op_name="jit(f)/Block/reduce" stack_frame_id=216}\n'
+            '  ROOT %dot.2 = f32[4,64]{1,0} dot(%x, %y), lhs_contracting_dims={1}, metadata={op_name="jit(f)/dot_general"}\n')
+    index = hlo_index(text)
+    assert index["iota_reduce_fusion.1"] == {"opcode": "fusion:loop", "shape": "(f32[8,128], s32[8,128])",
+                                             "source": "jit(f)/Block/reduce"}
+    assert index["dot.2"]["opcode"] == "dot" and index["dot.2"]["shape"] == "f32[4,64]"

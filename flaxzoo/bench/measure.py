@@ -8,6 +8,7 @@ that is then timed. Weights are random: speed does not depend on their values.
 """
 from __future__ import annotations
 
+import ast
 import functools
 import statistics
 import time
@@ -41,6 +42,27 @@ def parse_size(text: str) -> tuple[int, int]:
         raise InputError(f"--size must be H or HxW in pixels (or a sequence length for a language model), e.g. "
                          f"256 or 128x256; got {text!r}.")
     return hw
+
+
+def parse_model_kwargs(text: str | None) -> dict:
+    """'expert_impl=grouped,dropless=True,capacity=0.5' -> constructor arguments for `create_model`.
+
+    Values are Python literals where they parse as one (True, 0.5, 3, None), strings otherwise."""
+    if not text:
+        return {}
+    out = {}
+    for item in text.split(","):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not key.isidentifier():
+            raise InputError(f"--model-kwargs takes key=value pairs separated by commas, e.g. "
+                             f"expert_impl=grouped,dropless=True; {item.strip()!r} is not one.")
+        if key in out:
+            raise InputError(f"--model-kwargs sets {key} twice; give it once.")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
 
 
 def task_of(name: str) -> str:
@@ -79,13 +101,23 @@ def check_size(name: str, size: tuple[int, int], multiple: tuple[int, int] | Non
                          f"{-(-w // multiple[1]) * multiple[1]}.")
 
 
-def build_model(name: str, size: tuple[int, int], dtype: str, rngs: nnx.Rngs | None = None) -> nnx.Module:
-    """The preset, computing in `dtype`; a classifier is built for `size` when that is not its preset size."""
+def build_model(name: str, size: tuple[int, int], dtype: str, rngs: nnx.Rngs | None = None,
+                model_kwargs: dict | None = None) -> nnx.Module:
+    """The preset, computing in `dtype`; a classifier is built for `size` when that is not its preset size.
+
+    `model_kwargs`: further constructor arguments (`--model-kwargs`); a wrong name or value is create_model's
+    one-line message."""
     kwargs = {} if DTYPES[dtype] is None else {"dtype": DTYPES[dtype]}
     spec = flaxzoo.get_spec(name)
     if task_of(name) == "classify" and "img_size" in spec.kwargs and tuple(spec.info["input_size"][:2]) != size:
         kwargs["img_size"] = size
-    return flaxzoo.create_model(name, rngs=rngs or nnx.Rngs(0), **kwargs)
+    kwargs.update(model_kwargs or {})
+    try:
+        return flaxzoo.create_model(name, rngs=rngs or nnx.Rngs(0), **kwargs)
+    except (TypeError, ValueError) as e:
+        if not model_kwargs:
+            raise
+        raise InputError(f"--model-kwargs {model_kwargs}: {e}") from None
 
 
 def synthetic_batch(model: nnx.Module, name: str, batch: int, size: tuple[int, int]) -> dict:
@@ -121,11 +153,14 @@ def _memory_analysis(compiled) -> dict:
     return {out: round((getattr(mem, f, 0) or 0) / 2**20, 2) for f, out in fields.items()}
 
 
-def timed_program(jitted, args: tuple, *, repeats: int, warmup: int, carry_state: bool) -> dict:
-    """Compile `jitted` for `args` ahead of time, run it `warmup` times, then time `repeats` runs.
+def timed_program(jitted, args: tuple, *, repeats: int, warmup: int, carry_state: bool, rounds: int = 1,
+                  between=None, profile_top: int = 0) -> dict:
+    """Compile `jitted` for `args` ahead of time, run it `warmup` times, then time `rounds` x `repeats` runs.
 
     carry_state: the program returns (new_state, ...) and donates its first argument (a train step), so each
-    run takes the previous run's state.
+    run takes the previous run's state. `between()` runs after each round (the peers' turn, so that both sides
+    see the same spells of machine load); with several rounds median_s is the median of the round medians.
+    profile_top: after the timing, trace three more runs and keep that many costliest XLA ops (`profile.top_ops`).
     """
     t = time.perf_counter()
     compiled = jitted.lower(*args).compile()
@@ -142,14 +177,30 @@ def timed_program(jitted, args: tuple, *, repeats: int, warmup: int, carry_state
     first_s = time.perf_counter() - t
     for _ in range(warmup):
         args, _ = call(args)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        args, _ = call(args)
-        times.append(time.perf_counter() - t)
+    times, round_medians = [], []
+    for _ in range(rounds):
+        this_round = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            args, _ = call(args)
+            this_round.append(time.perf_counter() - t)
+        times += this_round
+        round_medians.append(statistics.median(this_round))
+        if between is not None:
+            between()
     result = {"compile_s": round(compile_s, 3), "first_run_s": round(first_s, 4),
-              "median_s": statistics.median(times), "min_s": min(times), "repeats": repeats, "warmup": warmup,
-              "memory": _memory_analysis(compiled)}
+              "median_s": statistics.median(round_medians), "min_s": min(times), "repeats": repeats,
+              "warmup": warmup, "memory": _memory_analysis(compiled)}
+    if rounds > 1:
+        result["round_medians_s"] = round_medians
+    if profile_top:
+        from flaxzoo.bench import profile
+
+        def traced_call():
+            nonlocal args
+            args, _ = call(args)
+
+        result["profile"] = profile.top_ops(compiled, traced_call, runs=3, top=profile_top)
     if "flops" in stats:
         result["flops"] = stats["flops"]
     return result
@@ -167,19 +218,24 @@ def _throughput(result: dict, items: int, unit: str, peak: float | None) -> dict
 
 def benchmark(name: str, *, batch: int, size: tuple[int, int] | None = None, train: bool = False,
               dtype: str = "float32", repeats: int = 5, warmup: int = 2, peak: float | None = None,
-              model: nnx.Module | None = None) -> dict:
+              model: nnx.Module | None = None, modes: tuple[str, ...] | None = None, rounds: int = 1,
+              between=None, model_kwargs: dict | None = None, profile_top: int = 0) -> dict:
     """Figures of one model at one shape: {'params', 'infer': {...}, 'train': {...}} (train only if asked).
 
-    `model`: an already built model to time instead of the preset (e.g. a peer of the same widths)."""
+    `model`: an already built model to time instead of the preset (e.g. a peer of the same widths);
+    `model_kwargs`: constructor arguments for the preset (e.g. {'expert_impl': 'grouped'}).
+    `modes`: which programs to time (default: infer, and train if `train`). `rounds`/`between`: see
+    `timed_program`; `between(mode)` is called after each round of that mode. `profile_top`: see `timed_program`."""
     if dtype not in DTYPES:
         raise InputError(f"--dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
-    for value, what in ((batch, "--batch"), (repeats, "--repeats")):
+    modes = modes or (("infer", "train") if train else ("infer",))
+    for value, what in ((batch, "--batch"), (repeats, "--repeats"), (rounds, "--rounds")):
         if int(value) < 1:
             raise InputError(f"{what} must be at least 1, got {value}.")
     size = tuple(size or default_size(name))
     task = task_of(name)
     t = time.perf_counter()
-    model = model if model is not None else build_model(name, size, dtype)
+    model = model if model is not None else build_model(name, size, dtype, model_kwargs=model_kwargs)
     build_s = time.perf_counter() - t
     data = synthetic_batch(model, name, batch, size)
     unit = "tokens" if task == "lm" else "images"
@@ -197,15 +253,20 @@ def benchmark(name: str, *, batch: int, size: tuple[int, int] | None = None, tra
             y = y[-1]
         return y
 
-    infer = timed_program(jax.jit(forward), (state, model_input), repeats=repeats, warmup=warmup, carry_state=False)
-    out["infer"] = _throughput(infer, items, unit, peak)
-    if train:
+    def turn(mode):
+        return None if between is None else (lambda: between(mode))
+
+    if "infer" in modes:
+        infer = timed_program(jax.jit(forward), (state, model_input), repeats=repeats, warmup=warmup,
+                              carry_state=False, rounds=rounds, between=turn("infer"), profile_top=profile_top)
+        out["infer"] = _throughput(infer, items, unit, peak)
+    if "train" in modes:
         model.train()
         tx = optax.adamw(1e-4)
         train_state = init_train_state(model, tx)
         step = jax.jit(functools.partial(train_step, loss_fn=get_loss_fn(task)), donate_argnums=(0,))
         result = timed_program(step, (train_state, data, jax.random.key(0)), repeats=repeats, warmup=warmup,
-                               carry_state=True)
+                               carry_state=True, rounds=rounds, between=turn("train"), profile_top=profile_top)
         out["train"] = _throughput(result, items, unit, peak)
     out["memory"] = machine.device_memory()
     return out

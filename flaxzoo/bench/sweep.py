@@ -31,7 +31,7 @@ def parse_values(kind: str, text: str) -> list:
 
 
 def sweep(name: str, kind: str, values: list, *, batch: int, size, train: bool, dtype: str, repeats: int,
-          warmup: int, peak: float | None) -> dict:
+          warmup: int, peak: float | None, model_kwargs: dict | None = None) -> dict:
     if kind not in KINDS:
         raise InputError(f"--sweep must be one of {', '.join(KINDS)}, got {kind!r}.")
     lm = measure.task_of(name) == "lm"
@@ -39,7 +39,7 @@ def sweep(name: str, kind: str, values: list, *, batch: int, size, train: bool, 
     for value in values:
         b, s = (batch, value) if kind == "size" else (value, size)
         r = measure.benchmark(name, batch=b, size=s, train=train, dtype=dtype, repeats=repeats, warmup=warmup,
-                              peak=peak)
+                              peak=peak, model_kwargs=model_kwargs)
         s = tuple(s or measure.default_size(name))
         point = {"batch": b, "size": f"{s[0]}x{s[1]}", "x": (s[0] if lm else s[0] * s[1]) if kind == "size" else b}
         for mode in ("infer", "train"):

@@ -42,6 +42,14 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="compute dtype")
     p.add_argument("--repeats", type=int, default=5, help="timed runs; the median is reported")
     p.add_argument("--warmup", type=int, default=2, help="untimed runs after the first")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="alternate flaxzoo and each peer this many times (medians of the round medians): "
+                        "machine load then hits both sides alike")
+    p.add_argument("--model-kwargs", metavar="K=V,...",
+                   help="constructor arguments for the model, e.g. expert_impl=grouped,dropless=True or "
+                        "attn_impl=fused,remat=dots_no_batch (values are Python literals or strings)")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="after timing, trace 3 more runs and print (and keep in the JSON) the N costliest XLA ops")
     p.add_argument("--peer", choices=PEERS, action="append", default=[],
                    help="also time this peer in the same run (timm: Swin; official: MAXIM with --official-src; dense: UoE LMs)")
     p.add_argument("--peer-python", help="Python with torch + timm for --peer timm (default: this one)")
@@ -114,9 +122,13 @@ def run(argv) -> int:
         return run_suite(args, argv)
     if not args.model:
         raise cli.UsageError("Pass --model NAME (see flaxzoo.list_models()) or --suite cpu.")
-    if args.batch < 1 or args.repeats < 1 or args.warmup < 0:
-        raise cli.UsageError(f"--batch and --repeats must be at least 1 and --warmup at least 0; got "
-                             f"{args.batch}, {args.repeats}, {args.warmup}.")
+    if args.batch < 1 or args.repeats < 1 or args.rounds < 1 or args.warmup < 0:
+        raise cli.UsageError(f"--batch, --repeats and --rounds must be at least 1 and --warmup at least 0; got "
+                             f"{args.batch}, {args.repeats}, {args.rounds}, {args.warmup}.")
+    if args.profile < 0:
+        raise cli.UsageError(f"--profile N keeps the N costliest ops; N must be at least 0, got {args.profile}.")
+    if (args.rounds > 1 or args.profile) and args.sweep:
+        raise cli.UsageError("--rounds and --profile work at one point; drop them with --sweep.")
     if args.sweep_values and not args.sweep:
         raise cli.UsageError("--sweep-values needs --sweep size or --sweep batch.")
     if args.plot and not args.sweep:
@@ -127,10 +139,11 @@ def run(argv) -> int:
         check_out(plot_path, args.overwrite, ".png")
 
     import flaxzoo
-    from flaxzoo.bench import machine, measure, peers, sweep
+    from flaxzoo.bench import machine, measure, peers, profile, sweep
 
     spec = flaxzoo.get_spec(args.model)  # an unknown name is one message, before anything is built
     size = measure.parse_size(args.size) if args.size else None
+    model_kwargs = measure.parse_model_kwargs(args.model_kwargs)
     values = None
     if args.sweep:
         values = sweep.parse_values(args.sweep, args.sweep_values or ("1,2,4,8" if args.sweep == "batch"
@@ -144,11 +157,11 @@ def run(argv) -> int:
     record = {"format": FORMAT, "command": machine.command_line(argv), "date": machine.now_utc(),
               "machine": machine.describe(), "model": args.model, "family": spec.family, "batch": args.batch,
               "size": list(size or measure.default_size(args.model)), "dtype": args.dtype, "train": args.train,
-              "peak_flops": peak, "peak_flops_source": peak_source}
+              "peak_flops": peak, "peak_flops_source": peak_source, "model_kwargs": model_kwargs}
     common = dict(batch=args.batch, size=size, train=args.train, dtype=args.dtype, repeats=args.repeats,
                   warmup=args.warmup)
     if args.sweep:
-        result = sweep.sweep(args.model, args.sweep, values, peak=peak, **common)
+        result = sweep.sweep(args.model, args.sweep, values, peak=peak, model_kwargs=model_kwargs, **common)
         record["sweep"] = result
         for point in result["points"]:
             print(f"{args.model} batch {point['batch']} size {point['size']}: "
@@ -161,27 +174,42 @@ def run(argv) -> int:
             record["plot"] = plot_path
             print(f"plot: {plot_path}")
     else:
-        result = measure.benchmark(args.model, peak=peak, **common)
+        runs = {peer: {"infer": [], "train": []} for peer in args.peer}
+
+        def peers_turn(mode):  # after each round of flaxzoo's `mode`: every peer once, same mode
+            for peer in args.peer:
+                if peers.times_mode(peer, mode):
+                    runs[peer][mode].append(peers.run_peer(
+                        peer, args.model, mode=mode, peer_python=args.peer_python, torch_compile=args.torch_compile,
+                        official_src=args.official_src, peak=peak, **{**common, "train": mode == "train"}))
+
+        result = measure.benchmark(args.model, peak=peak, rounds=args.rounds, between=peers_turn,
+                                   model_kwargs=model_kwargs, profile_top=args.profile, **common)
         record["result"] = result
+        record["rounds"] = args.rounds
         print(f"{args.model}: {result['params']:,} params on {record['machine']['device_kind']} "
               f"(load {record['machine']['load_avg_1min']}); peak {peak_source}")
         for mode in ("infer", "train"):
             if mode in result:
                 print(_line(f"flaxzoo {mode}", result[mode]), flush=True)
-        record["peers"] = []
-        for peer in args.peer:
-            r = peers.run_peer(peer, args.model, peer_python=args.peer_python, torch_compile=args.torch_compile,
-                               official_src=args.official_src,
-                               peak=peak, **common)
-            record["peers"].append(r)
+                if "profile" in result[mode]:
+                    print(profile.format_table(f"flaxzoo {mode} profile", result[mode]["profile"]), flush=True)
+        record["peers"] = [r for peer in args.peer for r in peers.collect(peer, runs[peer])]
+        for r in record["peers"]:
             if r["status"] != "ok":
-                print(f"peer {peer}: {r['status']}; reporting flaxzoo alone.", flush=True)
-            elif peer in ("timm", "official"):
-                print(_line(f"{peer} {r['mode']}", r), flush=True)
+                print(f"peer {r['peer']}: {r['status']}; reporting flaxzoo alone.", flush=True)
+            elif r["peer"] in ("timm", "official"):
+                print(_line(f"{r['peer']} {r['mode']}", r), flush=True)
             else:
                 for mode in ("infer", "train"):
                     if mode in r:
-                        print(_line(f"{peer} {mode}", r[mode]), flush=True)
+                        print(_line(f"{r['peer']} {mode}", r[mode]), flush=True)
+        for mode in ("infer", "train"):
+            for r in record["peers"]:
+                theirs = r.get(mode) if r["peer"] == "dense" else (r if r.get("mode") == mode else None)
+                if r["status"] == "ok" and theirs and mode in result:
+                    print(f"{mode}: flaxzoo / {r['peer']} = {theirs['median_s'] / result[mode]['median_s']:.2f}x "
+                          f"(median over {args.rounds} round{'s' * (args.rounds > 1)})", flush=True)
     record["machine"]["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
     if args.out:
         write_atomic(args.out, json.dumps(record, indent=2) + "\n")

@@ -63,9 +63,11 @@ def top_ops(compiled, call, runs: int = 3, top: int = 15) -> dict:
             totals[name] += ns
     index = hlo_index(compiled.as_text())
     total_ns = sum(totals.values())
-    by_opcode = collections.Counter()
+    by_opcode, by_primitive = collections.Counter(), collections.Counter()
     for name, ns in totals.items():
-        by_opcode[index.get(name, {}).get("opcode", "other")] += ns
+        info = index.get(name, {})
+        by_opcode[info.get("opcode", "other")] += ns
+        by_primitive[info.get("source", "").rsplit("/", 1)[-1] or "other"] += ns
     ops = []
     for name, ns in totals.most_common(top):
         info = index.get(name, {})
@@ -75,7 +77,12 @@ def top_ops(compiled, call, runs: int = 3, top: int = 15) -> dict:
     return {"runs": runs, "op_ms_per_run": round(total_ns / runs / 1e6, 3), "top": ops,
             "by_opcode": [{"opcode": k, "ms_per_run": round(v / runs / 1e6, 3),
                            "share": round(v / total_ns, 4) if total_ns else 0.0}
-                          for k, v in by_opcode.most_common(8)]}
+                          for k, v in by_opcode.most_common(8)],
+            # The jax primitive each op was made from (a fusion is named after its root): where a model of
+            # thousands of small ops spends its time, e.g. MAXIM's transposes around the token-mixing matmuls.
+            "by_primitive": [{"primitive": k, "ms_per_run": round(v / runs / 1e6, 3),
+                              "share": round(v / total_ns, 4) if total_ns else 0.0}
+                             for k, v in by_primitive.most_common(10)]}
 
 
 def _short_source(op_name: str) -> str:
@@ -91,4 +98,6 @@ def format_table(label: str, profile: dict) -> str:
         lines.append(f"  {100 * row['share']:5.1f}%  {row['ms_per_run']:9.2f} ms  {row['opcode']:22s} "
                      f"{row['shape']:28s} {row['source']}")
     lines.append("  by opcode: " + ", ".join(f"{r['opcode']} {100 * r['share']:.0f}%" for r in profile["by_opcode"]))
+    lines.append("  by jax primitive: " + ", ".join(f"{r['primitive']} {100 * r['share']:.0f}%"
+                                                    for r in profile["by_primitive"]))
     return "\n".join(lines)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from flaxzoo.layers import host_init
-from flaxzoo.layers.linear import Linear
+from flaxzoo.layers.linear import Linear, dense_concat, dense_split
 from flaxzoo.layers.mlp import gelu_tanh
 from flaxzoo.layers.norm import LayerNorm
 from flaxzoo.layers.window import window_partition, window_unpartition
@@ -52,8 +52,22 @@ def grid_patch(h: int, w: int, grid: Size2) -> Size2:
 
 
 def mix_tokens(x: jax.Array, dense: nnx.Module, axis: int) -> jax.Array:
-    """Apply a Dense layer along a token axis of (N, T_grid, T_block, C): y[t'] = sum_t x[t] K[t, t'] + b[t']."""
-    return jnp.swapaxes(dense(jnp.swapaxes(x, axis, -1)), axis, -1)
+    """Apply a Dense layer along a token axis of (N, T_grid, T_block, C): y[t'] = sum_t x[t] K[t, t'] + b[t'].
+
+    One matmul with the kernel on the left, K^T (T' x T) times x read as (T, everything else), instead of
+    `dense` between two swaps of the token axis to the end: those swaps were element-by-element transposes
+    of every activation, 15% of MAXIM's CPU time. The result comes out token-major and moves back as whole
+    channel rows, a move XLA fuses into the gate's multiply.
+    """
+    axis = axis % x.ndim
+    kernel = dense.kernel[...]
+    bias = dense.bias[...] if dense.bias is not None else None
+    x, kernel, bias = dense.promote_dtype((x, kernel, bias), dtype=dense.dtype)
+    y = jax.lax.dot_general(kernel, x, (((0,), (axis,)), ((), ())), precision=dense.precision)
+    y = jnp.moveaxis(y, 0, axis)
+    if bias is not None:
+        y = y + bias.reshape((-1,) + (1,) * (x.ndim - 1 - axis))
+    return y
 
 
 def _token_dense(tokens: int, *, use_bias: bool, bias_init=zeros, dtype, rngs) -> Linear:
@@ -77,7 +91,10 @@ class GatingUnit(nnx.Module):
         return {"norm": "intermediate_layernorm", "token_mix": "Dense_0"}
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        u, v = jnp.split(x, 2, axis=-1)
+        return self.gate(*jnp.split(x, 2, axis=-1))
+
+    def gate(self, u: jax.Array, v: jax.Array) -> jax.Array:
+        """The unit on its two halves, for callers that computed them apart (`dense_split`)."""
         v = mix_tokens(self.norm(v), self.token_mix, self.token_axis)
         return u * (v + 1.0)
 
@@ -115,8 +132,8 @@ class GmlpLayer(nnx.Module):
         _, h, w, _ = x.shape
         patch = grid_patch(h, w, self.size) if self.mode == "grid" else self.size
         x = block_images(x, patch)
-        y = gelu_tanh(self.in_project(self.norm(x)))
-        y = self.dropout(self.out_project(self.gating(y)))
+        u, v = (gelu_tanh(half) for half in dense_split(self.in_project, self.norm(x)))
+        y = self.dropout(self.out_project(self.gating.gate(u, v)))
         return unblock_images(x + y, patch, h, w)
 
 
@@ -144,10 +161,8 @@ class MultiAxisGmlpBlock(nnx.Module):
         return {"norm": "LayerNorm_in", "grid_gmlp": "GridGmlpLayer", "block_gmlp": "BlockGmlpLayer"}
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        y = gelu_tanh(self.in_project(self.norm(x)))
-        u, v = jnp.split(y, 2, axis=-1)
-        y = jnp.concatenate([self.grid_gmlp(u), self.block_gmlp(v)], axis=-1)
-        return x + self.dropout(self.out_project(y))
+        u, v = (gelu_tanh(half) for half in dense_split(self.in_project, self.norm(x)))
+        return x + self.dropout(dense_concat(self.out_project, [self.grid_gmlp(u), self.block_gmlp(v)]))
 
 
 class SpatialGatingWeights(nnx.Module):
@@ -180,8 +195,8 @@ class SpatialGatingWeights(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         _, h, w, _ = x.shape
-        u, v = jnp.split(gelu_tanh(self.in_project(self.norm(x))), 2, axis=-1)
+        u, v = (gelu_tanh(half) for half in dense_split(self.in_project, self.norm(x)))
         patch = grid_patch(h, w, self.grid_size)
         u = unblock_images(mix_tokens(block_images(u, patch), self.grid_mix, -3), patch, h, w)
         v = unblock_images(mix_tokens(block_images(v, self.block_size), self.block_mix, -2), self.block_size, h, w)
-        return self.dropout(self.out_project(jnp.concatenate([u, v], axis=-1)))
+        return self.dropout(dense_concat(self.out_project, [u, v]))

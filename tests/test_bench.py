@@ -128,6 +128,7 @@ def test_rounds_alternate_with_the_peer_and_model_kwargs_reach_the_model(tmp_pat
             assert r["median_s"] == pytest.approx(np.median(r["round_medians_s"]))
             assert r["min_s"] <= min(r["round_medians_s"])
         assert f"{mode}: flaxzoo / dense = " in stdout
+    assert "2 rounds alternating" in report._peer(rec, "train")
     # Rates follow the merged median.
     assert dense["infer"]["tokens_per_s"] == pytest.approx(2 * 8 / dense["infer"]["median_s"])
     assert rec["result"]["params"] == count_params(
@@ -218,10 +219,12 @@ def test_profile_names_the_costliest_ops_of_the_program(tmp_path, capsys):
         assert sum(r["share"] for r in prof["by_opcode"]) <= 1.0001
         assert any(row["source"] for row in prof["top"])  # tied back to the jax op that made it
         assert f"flaxzoo {mode} profile" in stdout
+    table = "\n".join(report.profile_rows(report.load_records(str(tmp_path))))
+    assert table.count("| uoe_lm_tiny |") == 2 and rec["command"] in table and "ms |" in table
 
 
 def test_hlo_index_reads_tuple_shapes_and_fusion_kinds():
-    from flaxzoo.bench.profile import hlo_index
+    from flaxzoo.bench.op_profile import hlo_index
 
     text = ('  %iota_reduce_fusion.1 = (f32[8,128]{1,0}, s32[8,128]{1,0}) fusion(%a, %b), kind=kLoop, '
             'calls=%fused_computation.53, metadata={op_name="jit(f)/Block/reduce" stack_frame_id=216}\n'
@@ -230,3 +233,11 @@ def test_hlo_index_reads_tuple_shapes_and_fusion_kinds():
     assert index["iota_reduce_fusion.1"] == {"opcode": "fusion:loop", "shape": "(f32[8,128], s32[8,128])",
                                              "source": "jit(f)/Block/reduce"}
     assert index["dot.2"]["opcode"] == "dot" and index["dot.2"]["shape"] == "f32[4,64]"
+
+
+def test_no_bench_module_shadows_the_standard_library():
+    """The peer scripts run as `python flaxzoo/bench/timm_peer.py`, so flaxzoo/bench/ is first on their sys.path:
+    a file named like a stdlib module (profile.py) would replace it inside torch's imports."""
+    folder = os.path.dirname(peers.__file__)
+    names = {f[:-3] for f in os.listdir(folder) if f.endswith(".py")}
+    assert not names & set(sys.stdlib_module_names), names & set(sys.stdlib_module_names)

@@ -160,7 +160,7 @@ def timed_program(jitted, args: tuple, *, repeats: int, warmup: int, carry_state
     carry_state: the program returns (new_state, ...) and donates its first argument (a train step), so each
     run takes the previous run's state. `between()` runs after each round (the peers' turn, so that both sides
     see the same spells of machine load); with several rounds median_s is the median of the round medians.
-    profile_top: after the timing, trace three more runs and keep that many costliest XLA ops (`profile.top_ops`).
+    profile_top: after the timing, trace three more runs and keep that many costliest XLA ops (`op_profile.top_ops`).
     """
     t = time.perf_counter()
     compiled = jitted.lower(*args).compile()
@@ -194,13 +194,13 @@ def timed_program(jitted, args: tuple, *, repeats: int, warmup: int, carry_state
     if rounds > 1:
         result["round_medians_s"] = round_medians
     if profile_top:
-        from flaxzoo.bench import profile
+        from flaxzoo.bench import op_profile
 
         def traced_call():
             nonlocal args
             args, _ = call(args)
 
-        result["profile"] = profile.top_ops(compiled, traced_call, runs=3, top=profile_top)
+        result["profile"] = op_profile.top_ops(compiled, traced_call, runs=3, top=profile_top)
     if "flops" in stats:
         result["flops"] = stats["flops"]
     return result

@@ -70,7 +70,26 @@ def _peer(record: dict, mode: str) -> str:
             ours = record["result"][mode]["median_s"]
             cells.append(f"dense ({p['params']:,} params): {_rate(p[mode])}; ours {p[mode]['median_s'] / ours:.2f}x "
                          f"its speed")
+    rounds = record.get("rounds", 1)
+    if cells and rounds > 1:
+        cells.append(f"{rounds} rounds alternating, median of round medians")
     return "; ".join(cells) or "—"
+
+
+def profile_rows(records: list[dict]) -> list[str]:
+    """One row per profiled program (`--profile N`): op time by jax primitive, and the costliest single ops."""
+    rows = ["| model | mode | op time per call | by jax primitive | costliest ops | command |", "|---|---|---|---|---|---|"]
+    for rec in records:
+        for mode in ("infer", "train"):
+            prof = rec.get("result", {}).get(mode, {}).get("profile")
+            if not prof:
+                continue
+            prims = ", ".join(f"{r['primitive']} {100 * r['share']:.0f}%" for r in prof["by_primitive"][:6])
+            tops = "; ".join(f"{r['opcode']} {r['shape']} `{r['source']}` {100 * r['share']:.1f}%"
+                             for r in prof["top"][:3])
+            rows.append(f"| {rec['model']} | {mode} | {prof['op_ms_per_run']:,.1f} ms | {prims} | {tops} | "
+                        f"`{rec['command']}` |")
+    return rows
 
 
 def point_rows(records: list[dict]) -> list[str]:
@@ -114,6 +133,10 @@ def render(records: list[dict]) -> str:
              "machine's 1-minute load average when the run started: above its core count the machine was shared with "
              "other work and the times are upper bounds; same-run peer ratios hold better than absolute figures.", ""]
     lines += point_rows(records)
+    profiles = profile_rows(records)
+    if len(profiles) > 2:
+        lines += ["", "Profiles (`--profile N`: XLA op time summed over threads, so above the wall time on several "
+                  "cores; each op is named after the jax primitive at its root):", ""] + profiles
     sweeps = sweep_rows(records)
     if len(sweeps) > 2:
         lines += ["", "Sweeps (the exponent k fits time ~ x^k on log-log axes):", ""] + sweeps

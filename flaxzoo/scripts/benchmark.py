@@ -139,7 +139,7 @@ def run(argv) -> int:
         check_out(plot_path, args.overwrite, ".png")
 
     import flaxzoo
-    from flaxzoo.bench import machine, measure, peers, profile, sweep
+    from flaxzoo.bench import machine, measure, op_profile, peers, sweep
 
     spec = flaxzoo.get_spec(args.model)  # an unknown name is one message, before anything is built
     size = measure.parse_size(args.size) if args.size else None
@@ -193,7 +193,7 @@ def run(argv) -> int:
             if mode in result:
                 print(_line(f"flaxzoo {mode}", result[mode]), flush=True)
                 if "profile" in result[mode]:
-                    print(profile.format_table(f"flaxzoo {mode} profile", result[mode]["profile"]), flush=True)
+                    print(op_profile.format_table(f"flaxzoo {mode} profile", result[mode]["profile"]), flush=True)
         record["peers"] = [r for peer in args.peer for r in peers.collect(peer, runs[peer])]
         for r in record["peers"]:
             if r["status"] != "ok":

@@ -38,7 +38,9 @@ def mock_config(dataset: str, eval_split: str, num_classes: int):
 
 
 @pytest.mark.parametrize("dataset,eval_split,num_classes", [("imagenet2012", "validation", 1000),
-                                                            ("cifar10", "test", 10)])
+                                                            # another builder, same path: full suite
+                                                            pytest.param("cifar10", "test", 10,
+                                                                         marks=pytest.mark.slow)])
 def test_mock_tfds_dataset_trains_through_the_loop(tmp_path, dataset, eval_split, num_classes):
     from flaxzoo.train.loop import train
 

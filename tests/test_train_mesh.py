@@ -13,9 +13,14 @@ import pytest
 pytestmark = pytest.mark.usefixtures("fast_compile")  # tests of the loop, not of XLA (tests/conftest.py)
 
 CONFIGS = pathlib.Path(__file__).parents[1] / "configs"
-# (1, 1, 8) is in the full suite: (2, 2, 2) already shards over every axis, and the default suite must stay
-# under 10 minutes on 2 cores.
-MESHES = [(8, 1, 1), (2, 2, 2), pytest.param((1, 1, 8), marks=pytest.mark.slow)]
+MESHES = [(8, 1, 1), (2, 2, 2), (1, 1, 8)]
+# The default suite must stay under 10 minutes on 2 cores: it runs one mesh per family, Swin on (2, 2, 2)
+# (every axis sharded at once) and UoE on (8, 1, 1) (pure data parallel); the other meshes, and MAXIM (whose
+# train step takes minutes to compile on a loaded 2-core CPU), run in the full suite (make test-all).
+DEFAULT_CASES = {("swin", (2, 2, 2)), ("uoe", (8, 1, 1))}
+CASES = [pytest.param(family, mesh, id=f"{family}-{'x'.join(map(str, mesh))}",
+                      marks=() if (family, mesh) in DEFAULT_CASES else pytest.mark.slow)
+         for family in ("swin", "uoe", "maxim") for mesh in MESHES]
 
 
 def smoke_config(family: str, mesh=(1, 1, 1)):
@@ -44,10 +49,7 @@ def one_device_losses(family: str, tmp: str):
     return tuple(losses(workdir))
 
 
-@pytest.mark.parametrize("mesh", MESHES, ids=["8x1x1", "2x2x2", "1x1x8"])
-# MAXIM's train step takes minutes to compile on a loaded 2-core CPU, even at its smallest: its three
-# mesh cases run in the full suite (make test-all).
-@pytest.mark.parametrize("family", ["swin", "uoe", pytest.param("maxim", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("family, mesh", CASES)
 def test_mesh_gives_one_device_losses(family, mesh, tmp_path_factory):
     from flaxzoo.train.loop import train
 

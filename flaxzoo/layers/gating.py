@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from flaxzoo.layers import host_init
-from flaxzoo.layers.linear import Linear, dense_concat, dense_split
+from flaxzoo.layers.linear import Linear, dense_concat, dense_operands, dense_split
 from flaxzoo.layers.mlp import gelu_tanh
 from flaxzoo.layers.norm import LayerNorm
 from flaxzoo.layers.window import window_partition, window_unpartition
@@ -60,9 +60,7 @@ def mix_tokens(x: jax.Array, dense: nnx.Module, axis: int) -> jax.Array:
     channel rows, a move XLA fuses into the gate's multiply.
     """
     axis = axis % x.ndim
-    kernel = dense.kernel[...]
-    bias = dense.bias[...] if dense.bias is not None else None
-    x, kernel, bias = dense.promote_dtype((x, kernel, bias), dtype=dense.dtype)
+    (x,), kernel, bias = dense_operands(dense, (x,))
     y = jax.lax.dot_general(kernel, x, (((0,), (axis,)), ((), ())), precision=dense.precision)
     y = jnp.moveaxis(y, 0, axis)
     if bias is not None:

@@ -56,7 +56,8 @@ class Linear(nnx.Linear):
         )
 
 
-def _operands(dense: nnx.Linear, xs):
+def dense_operands(dense: nnx.Linear, xs):
+    """(inputs, kernel, bias) of `dense`, promoted to its compute dtype as `nnx.Linear` does."""
     kernel = dense.kernel[...]
     bias = dense.bias[...] if dense.bias is not None else None
     *xs, kernel, bias = dense.promote_dtype((*xs, kernel, bias), dtype=dense.dtype)
@@ -70,7 +71,7 @@ def _matmul(dense: nnx.Linear, x, kernel):
 def dense_split(dense: nnx.Linear, x: jax.Array, parts: int = 2) -> list[jax.Array]:
     """`jnp.split(dense(x), parts, -1)` as one matmul per part: the same numbers, without copying the halves
     out of one wide output (on XLA:CPU a split is a copy of the whole activation)."""
-    (x,), kernel, bias = _operands(dense, (x,))
+    (x,), kernel, bias = dense_operands(dense, (x,))
     kernels = jnp.split(kernel, parts, axis=-1)
     biases = jnp.split(bias, parts) if bias is not None else [None] * parts
     return [_matmul(dense, x, k) + (0 if b is None else b) for k, b in zip(kernels, biases)]
@@ -80,7 +81,7 @@ def dense_concat(dense: nnx.Linear, xs: Sequence[jax.Array]) -> jax.Array:
     """`dense(jnp.concatenate(xs, -1))` as a sum of one matmul per part, without the concatenated copy. The
     sum over input features is split into the parts' partial sums, so it agrees to float rounding."""
     widths = [x.shape[-1] for x in xs]
-    xs, kernel, bias = _operands(dense, xs)
+    xs, kernel, bias = dense_operands(dense, xs)
     offsets = [sum(widths[:i]) for i in range(len(widths) + 1)]
     y = sum(_matmul(dense, x, kernel[offsets[i]:offsets[i + 1]]) for i, x in enumerate(xs))
     return y if bias is None else y + bias

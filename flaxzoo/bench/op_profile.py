@@ -68,21 +68,20 @@ def top_ops(compiled, call, runs: int = 3, top: int = 15) -> dict:
         info = index.get(name, {})
         by_opcode[info.get("opcode", "other")] += ns
         by_primitive[info.get("source", "").rsplit("/", 1)[-1] or "other"] += ns
+
+    def cost(ns):
+        return {"ms_per_run": round(ns / runs / 1e6, 3), "share": round(ns / total_ns, 4) if total_ns else 0.0}
+
     ops = []
     for name, ns in totals.most_common(top):
         info = index.get(name, {})
         ops.append({"op": name, "opcode": info.get("opcode", "?"), "shape": info.get("shape", ""),
-                    "source": _short_source(info.get("source", "")), "ms_per_run": round(ns / runs / 1e6, 3),
-                    "share": round(ns / total_ns, 4) if total_ns else 0.0})
+                    "source": _short_source(info.get("source", "")), **cost(ns)})
     return {"runs": runs, "op_ms_per_run": round(total_ns / runs / 1e6, 3), "top": ops,
-            "by_opcode": [{"opcode": k, "ms_per_run": round(v / runs / 1e6, 3),
-                           "share": round(v / total_ns, 4) if total_ns else 0.0}
-                          for k, v in by_opcode.most_common(8)],
+            "by_opcode": [{"opcode": k, **cost(v)} for k, v in by_opcode.most_common(8)],
             # The jax primitive each op was made from (a fusion is named after its root): where a model of
             # thousands of small ops spends its time, e.g. MAXIM's transposes around the token-mixing matmuls.
-            "by_primitive": [{"primitive": k, "ms_per_run": round(v / runs / 1e6, 3),
-                              "share": round(v / total_ns, 4) if total_ns else 0.0}
-                             for k, v in by_primitive.most_common(10)]}
+            "by_primitive": [{"primitive": k, **cost(v)} for k, v in by_primitive.most_common(10)]}
 
 
 def _short_source(op_name: str) -> str:

@@ -43,12 +43,20 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, scale: fl
         scale = q.shape[-1] ** -0.5
     if impl == "fused":
         return fused_attention(q, k, v, scale=scale, bias=bias, mask=mask)
-    # float32 at least (bf16/fp16 inputs), float64 kept when running in x64 mode.
-    softmax_dtype = jnp.promote_types(q.dtype, jnp.float32)
     # Heads move next to the batch before the two matmuls: XLA:CPU runs "bhqd,bhkd" as one
     # batched GEMM over (b, h), while "bqhd,bkhd" made it pick a strided layout that cost 4x on
     # Swin's 49-token windows (profile in BENCHMARKS.md). Same products, same sums.
     q, k, v = (jnp.swapaxes(t, -3, -2) for t in (q, k, v))  # (*B, H, L, D)
+    return jnp.swapaxes(attend(q, k, v, scale=scale, bias=bias, mask=mask, precision=precision), -3, -2)
+
+
+def attend(q: jax.Array, k: jax.Array, v: jax.Array, *, scale: float | jax.Array, bias: jax.Array | None = None,
+           mask: jax.Array | None = None, precision=None) -> jax.Array:
+    """softmax(scale * q k^T + bias [masked]) v over (*B, L, D) operands: every leading axis is a batch
+    axis (heads included), so the two matmuls are plain batched GEMMs. `bias` and `mask` broadcast
+    to (*B, Lq, Lk); see `dot_product_attention` for their meaning."""
+    # float32 at least (bf16/fp16 inputs), float64 kept when running in x64 mode.
+    softmax_dtype = jnp.promote_types(q.dtype, jnp.float32)
     if isinstance(scale, (int, float)):
         # A float scale goes on q, as timm and the PyTorch references apply it; on the logits XLA:CPU
         # materialised it as a full (B, H, L, L) array for every attention.
@@ -62,7 +70,7 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, scale: fl
     if mask is not None:
         logits = jnp.where(mask, logits, jnp.finfo(softmax_dtype).min)
     probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-    return jnp.swapaxes(jnp.einsum("...qk,...kd->...qd", probs, v, precision=precision), -3, -2)
+    return jnp.einsum("...qk,...kd->...qd", probs, v, precision=precision)
 
 
 def _as_4d(t: jax.Array | None) -> jax.Array | None:

@@ -13,6 +13,7 @@ from flax import nnx
 import flaxzoo.layers.gating as gating
 import flaxzoo.models.maxim_blocks as maxim_blocks
 from flaxzoo.layers.linear import Linear, dense_concat, dense_split
+from flaxzoo.layers.mlp import gelu_tanh
 from flaxzoo.layers.resize import resize_bilinear
 from flaxzoo.models.maxim import MAXIM
 from flaxzoo.train.step import init_train_state, make_train_step
@@ -25,6 +26,28 @@ def _jax_resize(x, height, width):
 
 def _old_mix_tokens(x, dense, axis):
     return jnp.swapaxes(dense(jnp.swapaxes(x, axis, -1)), axis, -1)
+
+
+def _old_gmlp_layer(self, x):
+    """GmlpLayer as it was: cut into (N, grid, block, C), mix along axis -3 (grid) or -2 (block)."""
+    _, h, w, _ = x.shape
+    patch = gating.grid_patch(h, w, self.size) if self.mode == "grid" else self.size
+    x = gating.block_images(x, patch)
+    u, v = (gelu_tanh(half) for half in _old_split(self.in_project, self.norm(x)))
+    v = _old_mix_tokens(self.gating.norm(v), self.gating.token_mix, -3 if self.mode == "grid" else -2)
+    y = self.dropout(self.out_project(u * (v + 1.0)))
+    return gating.unblock_images(x + y, patch, h, w)
+
+
+def _old_gating_weights(self, x):
+    """SpatialGatingWeights as it was (same layout as `_old_gmlp_layer`)."""
+    _, h, w, _ = x.shape
+    u, v = (gelu_tanh(half) for half in _old_split(self.in_project, self.norm(x)))
+    patch = gating.grid_patch(h, w, self.grid_size)
+    u = gating.unblock_images(_old_mix_tokens(gating.block_images(u, patch), self.grid_mix, -3), patch, h, w)
+    v = gating.unblock_images(_old_mix_tokens(gating.block_images(v, self.block_size), self.block_mix, -2),
+                              self.block_size, h, w)
+    return self.dropout(_old_concat(self.out_project, [u, v]))
 
 
 def _old_split(dense, x, parts=2):
@@ -75,6 +98,28 @@ def test_mix_tokens_equals_dense_between_swaps(axis):
                                np.asarray(_old_mix_tokens(x, dense, axis)), atol=1e-6)
 
 
+@pytest.mark.parametrize("mode, patch", [("block", (2, 3)), ("grid", (3, 2))])
+def test_tokens_first_orders_tokens_as_block_images(mode, patch):
+    x = jax.random.normal(jax.random.key(10), (2, 6, 12, 3))  # non-square, 2 images
+    t = gating.tokens_first(x, patch, mode)
+    blocked = np.asarray(gating.block_images(x, patch))  # (N, grid cells, patch pixels, C)
+    n, g, p, c = blocked.shape
+    want = blocked.transpose(2, 0, 1, 3).reshape(p, n * g, c) if mode == "block" else \
+        blocked.transpose(1, 0, 2, 3).reshape(g, n * p, c)
+    np.testing.assert_array_equal(np.asarray(t), want)
+    np.testing.assert_array_equal(np.asarray(gating.tokens_last(t, patch, mode, 2, 6, 12)), np.asarray(x))
+
+
+@pytest.mark.parametrize("mode", ["block", "grid"])
+def test_gmlp_layers_equal_the_blocked_layout(mode):
+    x = jax.random.normal(jax.random.key(11), (2, 8, 12, 6))
+    layer = gating.GmlpLayer(6, (2, 4) if mode == "block" else (4, 3), mode=mode, rngs=nnx.Rngs(0))
+    layer.gating.token_mix.bias[...] = jax.random.normal(jax.random.key(12), layer.gating.token_mix.bias.shape)
+    np.testing.assert_allclose(np.asarray(layer(x)), np.asarray(_old_gmlp_layer(layer, x)), atol=1e-6)
+    weights = gating.SpatialGatingWeights(6, block_size=(2, 4), grid_size=(4, 3), rngs=nnx.Rngs(1))
+    np.testing.assert_allclose(np.asarray(weights(x)), np.asarray(_old_gating_weights(weights, x)), atol=1e-6)
+
+
 @pytest.mark.parametrize("use_bias, dtype", [(True, None), (False, None), (True, jnp.bfloat16)])
 def test_dense_split_and_concat_equal_the_wide_layer(use_bias, dtype):
     dense = Linear(6, 8, use_bias=use_bias, dtype=dtype, rngs=nnx.Rngs(0))
@@ -96,6 +141,8 @@ def _old_paths(monkeypatch):
     monkeypatch.setattr(gating, "mix_tokens", _old_mix_tokens)
     monkeypatch.setattr(gating, "dense_split", _old_split)
     monkeypatch.setattr(gating, "dense_concat", _old_concat)
+    monkeypatch.setattr(gating.GmlpLayer, "__call__", _old_gmlp_layer)
+    monkeypatch.setattr(gating.SpatialGatingWeights, "__call__", _old_gating_weights)
 
 
 def _small_maxim():

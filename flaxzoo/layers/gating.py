@@ -51,6 +51,34 @@ def grid_patch(h: int, w: int, grid: Size2) -> Size2:
     return h // grid[0], w // grid[1]
 
 
+def tokens_first(x: jax.Array, patch: Size2, mode: str) -> jax.Array:
+    """(N, H, W, C) cut into (fh, fw) patches -> (T, N * G, C), the tokens that mode mixes first.
+
+    mode "block": T = fh*fw pixels of a patch, G = the grid cells; "grid": T = the gh*gw grid cells,
+    G = the offsets in a patch. Every other op of a gMLP layer is per token, so it can run in this
+    layout, and the mixing is then one plain matmul (`mix_tokens(..., axis=0)`): one move of the
+    activations in and one out, where cutting into (N, grid, block, C) and mixing along an inner axis
+    moved them four times (each an element transpose on XLA:CPU, MAXIM's costliest loop fusions).
+    """
+    n, h, w, c = x.shape
+    _check_divisible(h, w, patch, "patch size")
+    fh, fw = patch
+    x = x.reshape(n, h // fh, fh, w // fw, fw, c)
+    order = (2, 4, 0, 1, 3, 5) if mode == "block" else (1, 3, 0, 2, 4, 5)
+    x = x.transpose(order)
+    return x.reshape(x.shape[0] * x.shape[1], -1, c)
+
+
+def tokens_last(x: jax.Array, patch: Size2, mode: str, n: int, height: int, width: int) -> jax.Array:
+    """Inverse of `tokens_first`: (T, N * G, C) -> (N, H, W, C)."""
+    fh, fw = patch
+    gh, gw = height // fh, width // fw
+    lead = (fh, fw, n, gh, gw) if mode == "block" else (gh, gw, n, fh, fw)
+    x = x.reshape(*lead, x.shape[-1])
+    order = (2, 3, 0, 4, 1, 5) if mode == "block" else (2, 0, 3, 1, 4, 5)
+    return x.transpose(order).reshape(n, height, width, -1)
+
+
 def mix_tokens(x: jax.Array, dense: nnx.Module, axis: int) -> jax.Array:
     """Apply a Dense layer along a token axis of (N, T_grid, T_block, C): y[t'] = sum_t x[t] K[t, t'] + b[t'].
 
@@ -76,7 +104,9 @@ def _token_dense(tokens: int, *, use_bias: bool, bias_init=zeros, dtype, rngs) -
 class GatingUnit(nnx.Module):
     """gMLP spatial gating: split channels into u, v; return u * (mix(LN(v)) + 1).
 
-    `token_axis` -3 mixes across grid cells (GridGatingUnit), -2 within a block (BlockGatingUnit).
+    `token_axis`: the axis of the tokens mixed: 0 in `tokens_first` layout (what GmlpLayer uses); in the
+    (N, grid, block, C) layout of `block_images`, -3 mixes across grid cells (GridGatingUnit) and -2
+    within a block (BlockGatingUnit).
     """
 
     def __init__(self, dim: int, tokens: int, *, token_axis: int, use_bias: bool = True, dtype=None,
@@ -115,8 +145,8 @@ class GmlpLayer(nnx.Module):
         self.in_project = Linear(dim, hidden, use_bias=use_bias, axes=("embed", "mlp"),
                                  kernel_init=gmlp_init, bias_init=zeros,
                                  dtype=dtype, rngs=rngs)
-        self.gating = GatingUnit(hidden, tokens, token_axis=-3 if mode == "grid" else -2, use_bias=use_bias,
-                                 dtype=dtype, rngs=rngs)
+        # the layer works on `tokens_first` layout: the mixed tokens are axis 0
+        self.gating = GatingUnit(hidden, tokens, token_axis=0, use_bias=use_bias, dtype=dtype, rngs=rngs)
         self.out_project = Linear(hidden // 2, dim, use_bias=use_bias, axes=("mlp", "embed"),
                                  kernel_init=gmlp_init, bias_init=zeros,
                                   dtype=dtype, rngs=rngs)
@@ -127,12 +157,12 @@ class GmlpLayer(nnx.Module):
         return {"norm": "LayerNorm", "gating": gating}
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        _, h, w, _ = x.shape
+        n, h, w, _ = x.shape
         patch = grid_patch(h, w, self.size) if self.mode == "grid" else self.size
-        x = block_images(x, patch)
+        x = tokens_first(x, patch, self.mode)
         u, v = (gelu_tanh(half) for half in dense_split(self.in_project, self.norm(x)))
         y = self.dropout(self.out_project(self.gating.gate(u, v)))
-        return unblock_images(x + y, patch, h, w)
+        return tokens_last(x + y, patch, self.mode, n, h, w)
 
 
 class MultiAxisGmlpBlock(nnx.Module):
@@ -192,9 +222,10 @@ class SpatialGatingWeights(nnx.Module):
         return {"norm": "LayerNorm_in", "grid_mix": "Dense_0", "block_mix": "Dense_1"}
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        _, h, w, _ = x.shape
+        n, h, w, _ = x.shape
         u, v = (gelu_tanh(half) for half in dense_split(self.in_project, self.norm(x)))
         patch = grid_patch(h, w, self.grid_size)
-        u = unblock_images(mix_tokens(block_images(u, patch), self.grid_mix, -3), patch, h, w)
-        v = unblock_images(mix_tokens(block_images(v, self.block_size), self.block_mix, -2), self.block_size, h, w)
+        u = tokens_last(mix_tokens(tokens_first(u, patch, "grid"), self.grid_mix, 0), patch, "grid", n, h, w)
+        v = tokens_last(mix_tokens(tokens_first(v, self.block_size, "block"), self.block_mix, 0), self.block_size,
+                        "block", n, h, w)
         return self.dropout(dense_concat(self.out_project, [u, v]))

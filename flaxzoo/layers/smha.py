@@ -141,7 +141,8 @@ class SMHA(nnx.Module):
             bias = (-1e6 * (1.0 - key_mask))[:, :, None, :]  # (E, G, 1 query, K)
         causal = jnp.tril(jnp.ones((plan.capacity, plan.capacity), bool)) if self.causal else None
         # (E, G) are the attention's batch axes and each expert is its own single head: no head axis,
-        # no transposes (a size-1 head axis made XLA:CPU's softmax backward reductions 5x slower).
+        # no transposes (with a size-1 head axis XLA:CPU laid out the softmax backward's reductions badly:
+        # 2.6x their time in UoE-LM tiny's training step, BENCHMARKS.md).
         o = attend(q, k, v, scale=dh ** -0.5, bias=bias, mask=causal)  # (E, G, K, dh)
         return jnp.einsum("egkh,ehd->egkd", o, self.out[...].astype(dtype)) + self.out_bias[...].astype(dtype)[:, None, None]
 

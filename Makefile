@@ -17,14 +17,14 @@ $(STAMP): setup.py
 
 # The default suite: fast, CPU only, under 10 minutes on 2 cores.
 test: venv
-	@$(PY) -m pytest -q -n 2 -m "not slow" tests
+	@$(PY) -m pytest -q -n 2 --dist worksteal -m "not slow" tests
 
 # Everything, including slow tests; first the ONNX export tools (jax2onnx without its stale orbax pin).
 # The TFLite tests run only where tensorflow-cpu and ai-edge-litert are installed (about 1.5 GB, by hand).
 test-all: venv
 	@$(PY) -m pip install -q -e '.[test,export]'
 	@$(PY) -m pip install -q --no-deps 'jax2onnx==0.17.1'
-	@$(PY) -m pytest -q -n 2 tests
+	@$(PY) -m pytest -q -n 2 --dist worksteal tests
 
 # The TFLite export tests: TensorFlow (about 1.5 GB) goes to .tflite-pkgs/, seen only by these tests. Its
 # dependencies are named one by one (--no-deps) so that nothing there shadows the venv's numpy or protobuf.

@@ -292,6 +292,7 @@ def _fake_maxim_run(workdir: pathlib.Path):
     return workdir
 
 
+@pytest.mark.usefixtures("fast_compile")  # a test of the CLI, not of XLA's optimiser (tests/conftest.py)
 def test_restore_a_trained_maxim_skips_unreadable_images(tmp_path, capsys):
     from PIL import Image
 

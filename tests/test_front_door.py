@@ -71,6 +71,7 @@ def _uoe_run():
 # settings without training.
 @pytest.mark.parametrize("make_run", [_swin_run, pytest.param(_maxim_run, marks=pytest.mark.slow),
                                       pytest.param(_uoe_run, marks=pytest.mark.slow)], ids=["swin", "maxim", "uoe"])
+@pytest.mark.usefixtures("fast_compile")  # a test of the weights file, not of XLA's optimiser (tests/conftest.py)
 def test_training_run_weights_load_back_from_the_file_alone(tmp_path, make_run):
     from flaxzoo.train.loop import train
 

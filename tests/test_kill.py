@@ -139,6 +139,9 @@ def damaged_copy(reference, workdir, steps, damage):
         damage(workdir / "checkpoints" / str(step))
 
 
+# Slow: its parts are in the default suite (test_checkpoint.py: the fallback past a bad newest checkpoint, restoring
+# into another mesh; the SIGKILL/resume test above: a killed run finishing bit-identically end to end).
+@pytest.mark.slow
 def test_corrupted_newest_checkpoint_falls_back_and_finishes_on_another_mesh(reference, env, tmp_path):
     """Checkpoint 6 damaged; the run resumes from 4 on mesh (2,2,2) instead of (8,1,1) and finishes."""
     workdir = tmp_path / "run"

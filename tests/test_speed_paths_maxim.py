@@ -15,6 +15,7 @@ import flaxzoo.models.maxim_blocks as maxim_blocks
 from flaxzoo.layers.linear import Linear, dense_concat, dense_split
 from flaxzoo.layers.mlp import gelu_tanh
 from flaxzoo.layers.resize import resize_bilinear
+from flaxzoo.layers.window import window_partition, window_unpartition
 from flaxzoo.models.maxim import MAXIM
 from flaxzoo.train.step import init_train_state, make_train_step
 from flaxzoo.train.tasks import get_loss_fn
@@ -28,15 +29,25 @@ def _old_mix_tokens(x, dense, axis):
     return jnp.swapaxes(dense(jnp.swapaxes(x, axis, -1)), axis, -1)
 
 
+def _block_images(x, patch):
+    """(N, H, W, C) -> (N, gh*gw, fh*fw, C): the layout the gMLP layers used before `tokens_first`."""
+    n, _, _, c = x.shape
+    return window_partition(x, tuple(patch)).reshape(n, -1, patch[0] * patch[1], c)
+
+
+def _unblock_images(x, patch, height, width):
+    return window_unpartition(x.reshape(-1, x.shape[-2], x.shape[-1]), tuple(patch), height, width)
+
+
 def _old_gmlp_layer(self, x):
     """GmlpLayer as it was: cut into (N, grid, block, C), mix along axis -3 (grid) or -2 (block)."""
     _, h, w, _ = x.shape
     patch = gating.grid_patch(h, w, self.size) if self.mode == "grid" else self.size
-    x = gating.block_images(x, patch)
+    x = _block_images(x, patch)
     u, v = (gelu_tanh(half) for half in _old_split(self.in_project, self.norm(x)))
     v = _old_mix_tokens(self.gating.norm(v), self.gating.token_mix, -3 if self.mode == "grid" else -2)
     y = self.dropout(self.out_project(u * (v + 1.0)))
-    return gating.unblock_images(x + y, patch, h, w)
+    return _unblock_images(x + y, patch, h, w)
 
 
 def _old_gating_weights(self, x):
@@ -44,8 +55,8 @@ def _old_gating_weights(self, x):
     _, h, w, _ = x.shape
     u, v = (gelu_tanh(half) for half in _old_split(self.in_project, self.norm(x)))
     patch = gating.grid_patch(h, w, self.grid_size)
-    u = gating.unblock_images(_old_mix_tokens(gating.block_images(u, patch), self.grid_mix, -3), patch, h, w)
-    v = gating.unblock_images(_old_mix_tokens(gating.block_images(v, self.block_size), self.block_mix, -2),
+    u = _unblock_images(_old_mix_tokens(_block_images(u, patch), self.grid_mix, -3), patch, h, w)
+    v = _unblock_images(_old_mix_tokens(_block_images(v, self.block_size), self.block_mix, -2),
                               self.block_size, h, w)
     return self.dropout(_old_concat(self.out_project, [u, v]))
 
@@ -102,7 +113,7 @@ def test_mix_tokens_equals_dense_between_swaps(axis):
 def test_tokens_first_orders_tokens_as_block_images(mode, patch):
     x = jax.random.normal(jax.random.key(10), (2, 6, 12, 3))  # non-square, 2 images
     t = gating.tokens_first(x, patch, mode)
-    blocked = np.asarray(gating.block_images(x, patch))  # (N, grid cells, patch pixels, C)
+    blocked = np.asarray(_block_images(x, patch))  # (N, grid cells, patch pixels, C)
     n, g, p, c = blocked.shape
     want = blocked.transpose(2, 0, 1, 3).reshape(p, n * g, c) if mode == "block" else \
         blocked.transpose(1, 0, 2, 3).reshape(g, n * p, c)

@@ -350,6 +350,7 @@ def test_every_param_has_logical_axes():
         assert names is not None and len(names) == len(var.get_value().shape), (path, names)
 
 
+@pytest.mark.slow  # the default suite's sharded Swin run: test_train_mesh.py (swin-2x2x2, forward and backward)
 def test_sharded_forward_matches_single_device(tiny):
     from flaxzoo.train.sharding import batch_sharding, make_mesh, shard_model
 

@@ -1,6 +1,7 @@
 """Multi-axis gated MLPs (MAXIM): token mixing inside local blocks and across a global grid.
 
-An NHWC image is cut into a (gh x gw) grid of (fh x fw) patches, giving (N, gh*gw, fh*fw, C):
+An NHWC image is cut into a (gh x gw) grid of (fh x fw) patches (`tokens_first` lays the result out with
+the tokens a layer mixes first):
 - block mixing fixes the patch size (fh, fw) and mixes the fh*fw pixels of each patch (local);
 - grid mixing fixes the grid (gh, gw), so fh = H // gh, and mixes the gh*gw patches at the same
   offset (dilated, global).
@@ -19,7 +20,6 @@ from flaxzoo.layers import host_init
 from flaxzoo.layers.linear import Linear, dense_concat, dense_operands, dense_split
 from flaxzoo.layers.mlp import gelu_tanh
 from flaxzoo.layers.norm import LayerNorm
-from flaxzoo.layers.window import window_partition, window_unpartition
 
 Size2 = tuple[int, int]
 LN_EPS = 1e-6  # flax's LayerNorm default, which MAXIM uses everywhere
@@ -31,18 +31,6 @@ def _check_divisible(h: int, w: int, size: Size2, what: str) -> None:
     if h % size[0] or w % size[1]:
         raise ValueError(f"Feature map {h}x{w} is not divisible by the {what} {tuple(size)}. Pad the input to the "
                          f"model's size multiple (MAXIM.size_multiple) first; flaxzoo.eval.restore does this for you.")
-
-
-def block_images(x: jax.Array, patch: Size2) -> jax.Array:
-    """(N, H, W, C) -> (N, gh*gw, fh*fw, C) with (fh, fw) = patch, patches in row-major grid order."""
-    n, h, w, c = x.shape
-    _check_divisible(h, w, patch, "patch size")
-    return window_partition(x, tuple(patch)).reshape(n, -1, patch[0] * patch[1], c)
-
-
-def unblock_images(x: jax.Array, patch: Size2, height: int, width: int) -> jax.Array:
-    """Inverse of `block_images`."""
-    return window_unpartition(x.reshape(-1, x.shape[-2], x.shape[-1]), tuple(patch), height, width)
 
 
 def grid_patch(h: int, w: int, grid: Size2) -> Size2:
@@ -104,9 +92,9 @@ def _token_dense(tokens: int, *, use_bias: bool, bias_init=zeros, dtype, rngs) -
 class GatingUnit(nnx.Module):
     """gMLP spatial gating: split channels into u, v; return u * (mix(LN(v)) + 1).
 
-    `token_axis`: the axis of the tokens mixed: 0 in `tokens_first` layout (what GmlpLayer uses); in the
-    (N, grid, block, C) layout of `block_images`, -3 mixes across grid cells (GridGatingUnit) and -2
-    within a block (BlockGatingUnit).
+    `token_axis`: the axis of the tokens mixed: 0 in `tokens_first` layout (what GmlpLayer uses); in an
+    (N, grid cells, patch pixels, C) layout, -3 mixes across grid cells (GridGatingUnit) and -2 within a
+    block (BlockGatingUnit).
     """
 
     def __init__(self, dim: int, tokens: int, *, token_axis: int, use_bias: bool = True, dtype=None,

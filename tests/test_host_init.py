@@ -39,6 +39,22 @@ def test_draws_are_deterministic_and_independent_of_threads(monkeypatch):
     assert not np.allclose(flat[:1000], flat[host_init._CHUNK:host_init._CHUNK + 1000])
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_normal_draws_have_the_normal_shape(dtype):
+    with jax.enable_x64(dtype == jnp.float64):
+        z = np.asarray(host_init.normal(1.0)(_key(3), (1 << 20,), dtype)).astype(np.float64)
+    se = 3 / np.sqrt(z.size)  # about 3 standard errors of a tail fraction
+    for edge, tail in [(0.5, 0.617075), (1.0, 0.317311), (2.0, 0.0455003), (3.0, 0.0026998)]:
+        assert abs(np.mean(np.abs(z) > edge) - tail) < se, edge
+    assert abs(np.mean(z > 0) - 0.5) < se and abs(np.mean(z**4) - 3.0) < 0.03  # symmetric, normal kurtosis
+    # the two halves of each chunk come from the same uniform pairs (cos and sin): independent squares
+    part = z[:host_init._CHUNK]
+    half = part.size // 2
+    assert abs(np.corrcoef(part[:half] ** 2, part[half:] ** 2)[0, 1]) < 0.02
+    odd = np.asarray(host_init.normal(1.0)(_key(4), (3, 5)))  # an odd count fills every slot
+    assert np.isfinite(odd).all() and len(np.unique(odd)) == 15
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
 def test_param_dtypes(dtype):
     w = host_init.lecun_normal()(_key(), (64, 32), dtype)

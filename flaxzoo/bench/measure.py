@@ -20,6 +20,7 @@ import optax
 from flax import nnx
 
 import flaxzoo
+from flaxzoo import compile_options
 from flaxzoo.bench import machine
 from flaxzoo.train import perf
 from flaxzoo.train.step import init_train_state, train_step
@@ -241,6 +242,10 @@ def benchmark(name: str, *, batch: int, size: tuple[int, int] | None = None, tra
     unit = "tokens" if task == "lm" else "images"
     items = batch * size[0] if task == "lm" else batch
     out = {"params": count_params(model), "build_s": round(build_s, 3), "task": task}
+    # what the training loop and restoration compile with
+    options = {program: compile_options.options_for(model, program) for program in ("infer", "train")}
+    if any(options.values()):
+        out["compiler_options"] = {program: o for program, o in options.items() if o}
 
     graphdef, state = nnx.split(model)
     model_input = data["tokens"][:, :-1] if task == "lm" else data["input" if task == "restore" else "image"]
@@ -257,14 +262,15 @@ def benchmark(name: str, *, batch: int, size: tuple[int, int] | None = None, tra
         return None if between is None else (lambda: between(mode))
 
     if "infer" in modes:
-        infer = timed_program(jax.jit(forward), (state, model_input), repeats=repeats, warmup=warmup,
+        infer = timed_program(jax.jit(forward, compiler_options=options["infer"]), (state, model_input), repeats=repeats, warmup=warmup,
                               carry_state=False, rounds=rounds, between=turn("infer"), profile_top=profile_top)
         out["infer"] = _throughput(infer, items, unit, peak)
     if "train" in modes:
         model.train()
         tx = optax.adamw(1e-4)
         train_state = init_train_state(model, tx)
-        step = jax.jit(functools.partial(train_step, loss_fn=get_loss_fn(task)), donate_argnums=(0,))
+        step = jax.jit(functools.partial(train_step, loss_fn=get_loss_fn(task)), donate_argnums=(0,),
+                       compiler_options=options["train"])
         result = timed_program(step, (train_state, data, jax.random.key(0)), repeats=repeats, warmup=warmup,
                                carry_state=True, rounds=rounds, between=turn("train"), profile_top=profile_top)
         out["train"] = _throughput(result, items, unit, peak)

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from flaxzoo import compile_options
 from flaxzoo.validate import (InputError, check_bool, check_finite, check_image_batch, check_int,
                               check_non_negative_int, check_positive_int)
 
@@ -38,21 +39,30 @@ class Restorer:
         config = getattr(model, "config", None)
         self.in_channels = getattr(config, "in_channels", 3)
         self._graphdef, self._state = nnx.split(model)
+        self._apply = _final_program(_options_key(model))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         # Checked before the float32 cast, which would silently turn uint8 0-255 into out-of-range floats.
         check_image_batch(x if hasattr(x, "dtype") else np.asarray(x), name="Restorer input",
                           channels=self.in_channels)
-        y = _apply_final(self._graphdef, self._state, jnp.asarray(x, jnp.float32))
+        y = self._apply(self._graphdef, self._state, jnp.asarray(x, jnp.float32))
         if y.ndim != 4 or y.shape[:3] != tuple(x.shape[:3]):
             raise InputError(f"The model maps images {tuple(x.shape)} to {tuple(y.shape)}, not to images of the same "
                              f"size: restore_image needs a restoration model (e.g. MAXIM), not a classifier.")
         return np.asarray(y)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _apply_final(graphdef, state, x):
-    # One jitted function for every model: models with the same structure share compilations.
+def _options_key(model) -> tuple:
+    return tuple(sorted((compile_options.options_for(model) or {}).items()))
+
+
+@functools.cache
+def _final_program(options: tuple):
+    # One jitted function per set of compiler options: models with the same structure share compilations.
+    return jax.jit(_final_outputs, static_argnums=0, compiler_options=dict(options) or None)
+
+
+def _final_outputs(graphdef, state, x):
     outputs = nnx.merge(graphdef, state)(x)
     while isinstance(outputs, (list, tuple)):
         outputs = outputs[-1]

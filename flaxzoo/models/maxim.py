@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -194,6 +195,10 @@ class Stage(nnx.Module):
 
 class MAXIM(nnx.Module):
     """MAXIM with multi-stage, multi-scale supervision. Call: (N, H, W, C) -> outputs[stage][scale]."""
+
+    # flaxzoo's forward programs compile MAXIM without XLA:CPU's YNNPACK fusions: 1.2x faster inference
+    # (flaxzoo.compile_options)
+    xla_options: ClassVar[dict] = {"cpu": {"infer": {"xla_cpu_experimental_ynn_fusion_type": ""}}}
 
     def __init__(self, *, features: int = 64, depth: int = 3, num_stages: int = 2, num_groups: int = 1,
                  use_bias: bool = True, num_supervision_scales: int = 1, lrelu_slope: float = 0.2,

@@ -19,9 +19,10 @@ import numpy as np
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
+from flaxzoo import compile_options
 from flaxzoo.data.pipeline import make_dataset, make_source
 from flaxzoo.models.convert.common import save_params
-from flaxzoo.models.registry import create_model
+from flaxzoo.models.registry import create_model, get_spec
 from flaxzoo.train import config_check, perf
 from flaxzoo.train.checkpoint import Checkpointer
 from flaxzoo.train.evaluate import eval_step, evaluate, pad_batch, preview_step
@@ -110,12 +111,18 @@ def train(config, workdir: str, *, devices=None) -> TrainState:
         print(f"Resumed from step {start} in {workdir}", flush=True)
     trim_metrics(workdir, start)  # steps after `start` are replayed and logged again
 
+    # The model family's XLA options (e.g. MAXIM's forward on a CPU: no YNNPACK fusions), per program.
+    family = get_spec(config.model.name).builder
     step_jit = jax.jit(functools.partial(train_step, loss_fn=loss_fn, grad_accum_steps=config.grad_accum_steps,
                                          ema_decay=config.ema_decay),
-                       out_shardings=(shardings, None), donate_argnums=(0,))
-    eval_fn = jax.jit(lambda state, batch: eval_step(state, batch, loss_fn, use_ema=use_ema))
+                       out_shardings=(shardings, None), donate_argnums=(0,),
+                       compiler_options=compile_options.options_for(family, "train"))
+    forward_options = compile_options.options_for(family, "infer")
+    eval_fn = jax.jit(lambda state, batch: eval_step(state, batch, loss_fn, use_ema=use_ema),
+                      compiler_options=forward_options)
     preview = get_preview_fn(config.task.name)
-    preview_fn = preview and jax.jit(lambda state, batch: preview_step(state, batch, preview, use_ema=use_ema))
+    preview_fn = preview and jax.jit(lambda state, batch: preview_step(state, batch, preview, use_ema=use_ema),
+                                     compiler_options=forward_options)
     local_batch = config.batch_size // jax.process_count()
     writer = MetricWriter(workdir, config.total_steps, start_step=start,
                           peak_flops=perf.peak_flops(mesh.devices.flat[0]))

@@ -8,6 +8,7 @@
     model = flaxzoo.load_pretrained("runs/textures/model.safetensors")            # a training run's weights
     model = flaxzoo.load_pretrained("swin_tiny_patch4_window7_224", "swin_tiny_patch4_window7_224.pth")
 """
+from flaxzoo import compile_options
 from flaxzoo.models.registry import cache_dir, create_model, get_spec, list_models, load_pretrained
 
 __version__ = "0.1.0"

@@ -103,8 +103,10 @@ def point_rows(records: list[dict]) -> list[str]:
             if mode not in rec["result"]:
                 continue
             r = rec["result"][mode]
+            options = rec["result"].get("compiler_options", {}).get(mode)
+            cost = _cost(r) + (f", XLA options {options}" if options else "")
             rows.append(f"| {rec['model']} ({rec['result']['params']:,} params) | {mode} | {rec['batch']}, {size}, "
-                        f"{rec['dtype']} | {_rate(r)} | {_cost(r)} | {_peer(rec, mode)} | {_machine(rec['machine'])} "
+                        f"{rec['dtype']} | {_rate(r)} | {cost} | {_peer(rec, mode)} | {_machine(rec['machine'])} "
                         f"| `{rec['command']}` | {rec['date'][:10]} |")
     return rows
 

@@ -4,12 +4,11 @@ step, eval and preview programs, `Restorer` / `restore_image`, the benchmarks) p
 
 A model class may name options per backend and program in `xla_options = {"cpu": {"infer": {...}}}`
 ("infer": forward passes, the training loop's eval and preview included; "train": the training step). Today
-only MAXIM does, for inference: on
-XLA:CPU (jaxlib 0.10) dots, elementwise ops and reductions go to YNNPACK fusions by default, and for MAXIM's
-gMLP layers (a LayerNorm, a tanh-GELU and a small per-pixel Dense fused into one YNNPACK call, its constants
-passed in as full-size arrays) that is twice as slow as XLA's own loop fusions: a 32-channel gMLP layer at
-256x256 takes 32 ms with YNNPACK fusions and 16 ms without, and the whole S-3 model 1.2x less
-(BENCHMARKS.md). Its training step was no faster without them (within the noise of the 2-core machine), and
+only MAXIM does, for inference: on XLA:CPU (jaxlib 0.10) dots, elementwise ops and reductions go to YNNPACK
+fusions by default, and for MAXIM's gMLP layers (a LayerNorm, a tanh-GELU and a small per-pixel Dense fused
+into one YNNPACK call, its constants passed in as full-size arrays) that is twice as slow as XLA's own loop
+fusions: a 32-channel gMLP layer at 256x256 takes 32 ms with YNNPACK fusions and 16 ms without, and the whole
+S-3 model 1.2x less (BENCHMARKS.md). Its training step was no faster without them (within the noise of the 2-core machine), and
 Swin's and UoE's larger matmuls are faster with them, so those keep XLA's defaults.
 
 The options are compile-time switches of one program, never process-wide flags: a user's own `jax.jit` of the
@@ -51,4 +50,3 @@ def _known(name: str, value: str) -> bool:
                       f"compiling with its default instead.", stacklevel=3)
         return False
     return True
-

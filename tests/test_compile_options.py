@@ -59,7 +59,8 @@ def test_restorer_program_has_the_options_and_the_same_output(monkeypatch):
 def test_benchmark_tables_name_the_options():
     from flaxzoo.bench import report
 
-    record = {"model": "maxim_s3", "batch": 1, "size": [256, 256], "dtype": "float32", "command": "c", "date": "2026-12-07",
+    record = {"model": "maxim_s3", "batch": 1, "size": [256, 256], "dtype": "float32", "command": "c",
+              "date": "2026-12-07",
               "machine": {"platform": "cpu", "cpu": "x", "cpu_cores": 2, "jax": "0.10.2"},
               "result": {"params": 1, "task": "restore", "compiler_options": {"infer": {YNN: ""}},
                          "infer": {"images_per_s": 0.3, "compile_s": 1.0, "median_s": 3.0},

@@ -262,8 +262,9 @@ def benchmark(name: str, *, batch: int, size: tuple[int, int] | None = None, tra
         return None if between is None else (lambda: between(mode))
 
     if "infer" in modes:
-        infer = timed_program(jax.jit(forward, compiler_options=options["infer"]), (state, model_input), repeats=repeats, warmup=warmup,
-                              carry_state=False, rounds=rounds, between=turn("infer"), profile_top=profile_top)
+        infer = timed_program(jax.jit(forward, compiler_options=options["infer"]), (state, model_input),
+                              repeats=repeats, warmup=warmup, carry_state=False, rounds=rounds,
+                              between=turn("infer"), profile_top=profile_top)
         out["infer"] = _throughput(infer, items, unit, peak)
     if "train" in modes:
         model.train()

@@ -15,7 +15,18 @@ from flax import nnx
 from flaxzoo.layers.linear import Linear
 from flaxzoo.layers.probe import probe_hidden
 
-gelu_exact = functools.partial(jax.nn.gelu, approximate=False)
+_SQRT_HALF = 0.7071067811865476
+
+
+def gelu_exact(x: jax.Array) -> jax.Array:
+    """Exact GELU, x * Phi(x), in torch's erf form: 0.5 x (1 + erf(x / sqrt 2)).
+
+    `jax.nn.gelu(approximate=False)` writes it with erfc, which XLA:CPU evaluates at about half the speed
+    of erf, forward and backward (Swin-T train step on the 2-core Xeon: 5% faster with erf). The two agree to
+    float32 rounding (at most 1.1e-6 apart on [-12, 12]); this is also the formula of the torch references."""
+    return x * 0.5 * (1.0 + jax.lax.erf(x * _SQRT_HALF))
+
+
 gelu_tanh = functools.partial(jax.nn.gelu, approximate=True)
 
 

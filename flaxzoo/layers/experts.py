@@ -34,7 +34,7 @@ from flax import nnx
 
 from flaxzoo.layers import host_init
 from flaxzoo.layers.grouped_experts import ExpertImpl, check_expert_impl, grouped_forward
-from flaxzoo.layers.linear import Linear, default_kernel_init, param_init
+from flaxzoo.layers.linear import Linear, default_kernel_init, expert_matmul, param_init
 from flaxzoo.layers.mlp import gelu_exact
 from flaxzoo.layers.probe import attached_probe
 
@@ -275,13 +275,13 @@ class UoME(nnx.Module):
         """(E, G, K, F/E): each expert's hidden activations (after the nonlinearity) on its selected positions."""
         dtype = self.dtype or x.dtype
         xe = gather_tokens(x.astype(dtype), plan.tokens)  # (E, G, K, d)
-        h = jnp.einsum("egkd,edf->egkf", xe, self.w1[...].astype(dtype)) + self.b1[...].astype(dtype)[:, None, None]
+        h = expert_matmul(xe, self.w1[...].astype(dtype)) + self.b1[...].astype(dtype)[:, None, None]
         return self.act(h)
 
     def project_hidden(self, h: jax.Array) -> jax.Array:
         """(E, G, K, F/E) hidden -> (E, G, K, d) expert output rows."""
         dtype = h.dtype
-        return jnp.einsum("egkf,efd->egkd", h, self.w2[...].astype(dtype)) + self.b2[...].astype(dtype)[:, None, None]
+        return expert_matmul(h, self.w2[...].astype(dtype)) + self.b2[...].astype(dtype)[:, None, None]
 
     def expert_outputs(self, x: jax.Array, plan: RoutePlan) -> jax.Array:
         """(E, G, K, d): each expert's output rows for its selected positions, before weighting and union."""

@@ -100,3 +100,11 @@ def dense_concat(dense: nnx.Linear, xs: Sequence[jax.Array]) -> jax.Array:
     offsets = [sum(widths[:i]) for i in range(len(widths) + 1)]
     y = sum(_matmul(dense, x, kernel[offsets[i]:offsets[i + 1]]) for i, x in enumerate(xs))
     return y if bias is None else y + bias
+
+
+def expert_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
+    """(E, ..., d) @ (E, d, f) -> (E, ..., f), one matmul per leading expert, as a batched GEMM over each
+    expert's flattened rows: the weight gradient is then a plain batched x^T g (see `_matmul`)."""
+    e, *lead, d = x.shape
+    y = jax.lax.dot_general(x.reshape(e, -1, d), w, (((2,), (1,)), ((0,), (0,))))
+    return y.reshape(e, *lead, w.shape[-1])

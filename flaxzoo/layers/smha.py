@@ -26,6 +26,7 @@ from flax import nnx
 
 from flaxzoo.layers import host_init
 from flaxzoo.layers.attention import attend
+from flaxzoo.layers.linear import expert_matmul
 from flaxzoo.layers.experts import (MODES, Mode, RouteNorm, RoutePlan, Router, RouterLoss, combine, expert_param,
                                     gather_tokens, static_capacity)
 
@@ -129,7 +130,7 @@ class SMHA(nnx.Module):
         dtype = self.dtype or x.dtype
         dh = self.head_dim
         xe = gather_tokens(xr.astype(dtype), plan.tokens)  # (E, G, K, d)
-        qkv = jnp.einsum("egkd,edf->egkf", xe, self.qkv[...].astype(dtype)) + self.qkv_bias[...].astype(dtype)[:, None, None]
+        qkv = expert_matmul(xe, self.qkv[...].astype(dtype)) + self.qkv_bias[...].astype(dtype)[:, None, None]
         q, k, v = (qkv[..., i * dh:(i + 1) * dh] for i in range(3))
         if self.rope is not None:
             slots = plan.tokens if self.rope == "token" else np.arange(plan.capacity)
@@ -144,7 +145,7 @@ class SMHA(nnx.Module):
         # no transposes (with a size-1 head axis XLA:CPU laid out the softmax backward's reductions badly:
         # 2.6x their time in UoE-LM tiny's training step, BENCHMARKS.md).
         o = attend(q, k, v, scale=dh ** -0.5, bias=bias, mask=causal)  # (E, G, K, dh)
-        return jnp.einsum("egkh,ehd->egkd", o, self.out[...].astype(dtype)) + self.out_bias[...].astype(dtype)[:, None, None]
+        return expert_matmul(o, self.out[...].astype(dtype)) + self.out_bias[...].astype(dtype)[:, None, None]
 
     def __call__(self, x: jax.Array, *, mask: jax.Array | None = None, plan: RoutePlan | None = None) -> jax.Array:
         """x (G, N, d); mask (G, N), 1 = real token (padding keys get -1e6, as the reference)."""

@@ -107,3 +107,40 @@ def test_params_carry_logical_axis_names():
     m = Mlp(8, 16, rngs=nnx.Rngs(0))
     assert m.fc1.kernel.get_metadata()["out_sharding"] == ("embed", "mlp")
     assert m.fc2.kernel.get_metadata()["out_sharding"] == ("mlp", "embed")
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 5), (2, 3, 4, 5)])
+def test_linear_2d_gemm_equals_the_nd_dot_general_forward_and_backward(shape):
+    """Linear flattens its input to (rows, in) for the matmul (flaxzoo.layers.linear._matmul): the values and
+    all gradients must be those of nnx.Linear's N-D dot_general."""
+    from flaxzoo.layers import Linear
+    graphdef, state = nnx.split(Linear(5, 7, rngs=nnx.Rngs(0)))
+    x = jax.random.normal(jax.random.key(1), shape)
+    ours = lambda state, x: Linear.__call__(nnx.merge(graphdef, state), x)  # noqa: E731
+    ref = lambda state, x: nnx.Linear.__call__(nnx.merge(graphdef, state), x)  # noqa: E731
+    assert ours(state, x).shape == shape[:-1] + (7,)
+    np.testing.assert_allclose(ours(state, x), ref(state, x), rtol=1e-6, atol=1e-6)
+    cot = jax.random.normal(jax.random.key(2), shape[:-1] + (7,))
+    grads_ours, grads_ref = jax.vjp(ours, state, x)[1](cot), jax.vjp(ref, state, x)[1](cot)
+    for a, r in zip(jax.tree.leaves(grads_ours), jax.tree.leaves(grads_ref), strict=True):
+        np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5)
+
+
+def test_expert_matmul_equals_the_einsum_forward_and_backward():
+    from flaxzoo.layers.linear import expert_matmul
+    x = jax.random.normal(jax.random.key(0), (3, 2, 4, 5))
+    w = jax.random.normal(jax.random.key(1), (3, 5, 6))
+    ref = lambda x, w: jnp.einsum("egkd,edf->egkf", x, w)  # noqa: E731
+    np.testing.assert_allclose(expert_matmul(x, w), ref(x, w), rtol=1e-6, atol=1e-6)
+    cot = jax.random.normal(jax.random.key(2), (3, 2, 4, 6))
+    for a, r in zip(jax.vjp(expert_matmul, x, w)[1](cot), jax.vjp(ref, x, w)[1](cot)):
+        np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5)
+
+
+def test_gelu_exact_is_the_exact_gelu_and_keeps_the_dtype():
+    from flaxzoo.layers import gelu_exact
+    x = jnp.linspace(-10.0, 10.0, 4001)
+    np.testing.assert_allclose(gelu_exact(x), jax.nn.gelu(x, approximate=False), rtol=0, atol=2e-6)
+    grad = jax.vmap(jax.grad(gelu_exact))(x)
+    np.testing.assert_allclose(grad, jax.vmap(jax.grad(lambda v: jax.nn.gelu(v, approximate=False)))(x), atol=2e-6)
+    assert gelu_exact(jnp.ones(3, jnp.bfloat16)).dtype == jnp.bfloat16

@@ -56,6 +56,8 @@ class Linear(nnx.Linear):
         )
 
     def __call__(self, inputs: jax.Array, out_sharding=None) -> jax.Array:
+        """`nnx.Linear.__call__` as a 2-D GEMM (see `_matmul`); an explicit out_sharding or
+        preferred_element_type keeps nnx's own call."""
         if out_sharding is not None or self.preferred_element_type is not None:
             return super().__call__(inputs, out_sharding=out_sharding)
         (inputs,), kernel, bias = dense_operands(self, (inputs,))

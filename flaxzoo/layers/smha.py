@@ -26,9 +26,9 @@ from flax import nnx
 
 from flaxzoo.layers import host_init
 from flaxzoo.layers.attention import attend
-from flaxzoo.layers.linear import expert_matmul
 from flaxzoo.layers.experts import (MODES, Mode, RouteNorm, RoutePlan, Router, RouterLoss, combine, expert_param,
                                     gather_tokens, static_capacity)
+from flaxzoo.layers.linear import expert_matmul
 
 Rope = Literal["slot", "token"] | None
 

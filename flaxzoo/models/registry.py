@@ -21,6 +21,8 @@ from typing import Any, Callable, Sequence
 
 from flax import nnx
 
+from flaxzoo.layers import host_keys
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
@@ -151,7 +153,9 @@ def _build(spec: ModelSpec, rngs: nnx.Rngs | None, overrides: dict) -> nnx.Modul
             hints = "; ".join(f"{k!r}" + (f" (did you mean {c[0]!r}?)" if c else "") for k, c in close.items())
             raise TypeError(f"{spec.name} ({spec.builder.__name__}) has no setting {hints}. Its settings: "
                             f"{', '.join(k for k in accepted if k != 'rngs')}.")
-    model = spec.builder(**kwargs, rngs=rngs if rngs is not None else nnx.Rngs(0))
+    rngs = rngs if rngs is not None else host_keys.seed_rngs(0)
+    with host_keys.host_keys(rngs):  # the same keys as NNX's, without a dispatch per parameter
+        model = spec.builder(**kwargs, rngs=rngs)
     _set_pretrained_cfg(model, spec)
     return model
 

@@ -140,6 +140,19 @@ def test_divergence_guard_skips_the_update_and_records_the_step():
     assert int(state.step) == 3
 
 
+def test_divergence_guard_rejects_a_finite_update_that_makes_the_parameters_non_finite():
+    # Finite loss and gradients, but the step overflows: params, optimizer state and step flags as for a NaN loss.
+    tx = optax.chain(optax.trace(decay=0.9), optax.scale(-float("inf")))
+    state = init_train_state(MLP(nnx.Rngs(0)), tx)
+    step = make_train_step(get_loss_fn("classify"), donate=False)
+    before = jax.tree.map(np.asarray, (state.params, state.opt_state))
+    state, m = step(state, image_batch(), jax.random.key(0))
+    assert np.isfinite(float(m["loss"])) and np.isfinite(float(m["grad_norm"]))
+    assert int(state.bad_step) == 1 and int(state.bad_what) == 4  # the parameters only
+    for a, b in zip(jax.tree.leaves((state.params, state.opt_state)), jax.tree.leaves(before)):
+        np.testing.assert_array_equal(np.asarray(a), b)
+
+
 def test_ema_is_the_moving_average_and_is_checkpointed():
     state = init_train_state(MLP(nnx.Rngs(0)), optax.sgd(0.1), ema=True)
     start = jax.tree.map(np.asarray, state.params)

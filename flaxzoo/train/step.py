@@ -119,8 +119,10 @@ def train_step(state: TrainState, batch: Any, rng: jax.Array, loss_fn: LossFn, *
     bad = (jnp.where(jnp.isfinite(loss), 0, 1) | jnp.where(jnp.isfinite(grad_norm), 0, 2)
            | jnp.where(jnp.isfinite(optax.tree.norm(params)), 0, 4)).astype(jnp.int32)
     ok = bad == 0
-    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)  # noqa: E731
-    params, opt_state, rest = keep(params, state.params), keep(opt_state, state.opt_state), keep(rest, state.rest)
+    # One branch chosen for all of them: an elementwise `where` per array was a full extra pass over the
+    # parameters and both Adam moments every step (54 ms of Swin-T's 1.2 s CPU step).
+    params, opt_state, rest = jax.lax.cond(ok, lambda: (params, opt_state, rest),
+                                           lambda: (state.params, state.opt_state, state.rest))
     first_bad = (state.bad_step == 0) & ~ok
     step = state.step + 1
     ema = state.ema

@@ -6,6 +6,9 @@ import os
 os.environ.setdefault("JAX_NUM_CPU_DEVICES", "8")
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The training loop would otherwise switch the first test process that trains to synchronous CPU dispatch and
+# glibc's keep-the-heap settings (flaxzoo/cpu_memory.py); test_cpu_memory.py runs them in fresh subprocesses.
+os.environ.setdefault("FLAXZOO_CPU_MEMORY", "default")
 
 # One persistent compilation cache per test session, shared by the xdist workers and the subprocesses the tests
 # start (they inherit the environment): the many small training runs compile the same programs again and again,

@@ -16,6 +16,7 @@ import time
 import jax
 import jax.numpy as jnp
 
+from flaxzoo import cpu_memory
 from flaxzoo.train import perf
 
 
@@ -31,7 +32,8 @@ def describe() -> dict:
         pass
     return {"platform": device.platform, "device_kind": device.device_kind, "device_count": jax.device_count(),
             "cpu": cpu, "cpu_cores": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
-            "flax": flax.__version__, "load_avg_1min": round(os.getloadavg()[0], 2)}
+            "flax": flax.__version__, "load_avg_1min": round(os.getloadavg()[0], 2),
+            "cpu_memory_reused": cpu_memory.applied()}  # flaxzoo/cpu_memory.py; its peers were run the same way
 
 
 def now_utc() -> str:

@@ -21,6 +21,10 @@ import jax
 _INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(\([^=]*?\)|\S+)\s+([\w\-]+)\((.*)$")
 _KIND = re.compile(r"kind=(k\w+)")
 _OP_NAME = re.compile(r'op_name="([^"]*)"')
+_COMMENT = re.compile(r"/\*.*?\*/")
+# Instructions that only run others (a cond's branch, a loop's body): their trace events span the events of
+# the ops inside them, which are counted on their own.
+_CONTAINERS = ("conditional", "while", "call")
 _SKIP = ("ThreadpoolListener", "ThunkExecutor", "SlinkyThreadPool", "end: ", "PjitFunction", "$")
 
 
@@ -28,7 +32,7 @@ def hlo_index(hlo_text: str) -> dict[str, dict]:
     """instruction name -> {'opcode', 'shape', 'source'} for every instruction of the compiled HLO."""
     index = {}
     for line in hlo_text.splitlines():
-        m = _INSTRUCTION.match(line)
+        m = _INSTRUCTION.match(_COMMENT.sub("", line))  # long tuple shapes carry `/*index=5*/` comments
         if not m:
             continue
         name, shape, opcode, rest = m.groups()
@@ -62,6 +66,8 @@ def top_ops(compiled, call, runs: int = 3, top: int = 15) -> dict:
         for name, ns in _events(trace_dir):
             totals[name] += ns
     index = hlo_index(compiled.as_text())
+    totals = collections.Counter({name: ns for name, ns in totals.items()
+                                  if index.get(name, {}).get("opcode") not in _CONTAINERS})
     total_ns = sum(totals.values())
     by_opcode, by_primitive = collections.Counter(), collections.Counter()
     for name, ns in totals.items():

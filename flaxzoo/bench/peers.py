@@ -6,6 +6,9 @@
   (`official_src`), in a subprocess (inference only: the official training code was never released).
 - `dense`: for a UoE language model, `flaxzoo.bench.dense_lm.DenseLM` with the same widths (every expert on
   every token), timed by the same harness as the model.
+
+When flaxzoo's side reuses its CPU memory between runs (flaxzoo/cpu_memory.py), the subprocess peers are told
+to do the same (`--reuse-memory`); `dense` runs in the same process.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import subprocess
 import sys
 
 import flaxzoo
+from flaxzoo import cpu_memory
 from flaxzoo.bench import measure
 from flaxzoo.validate import InputError
 
@@ -55,6 +59,7 @@ def timm_peer(name: str, *, batch: int, size, dtype: str, repeats: int, warmup: 
            "--dtype", dtype, "--repeats", str(repeats), "--warmup", str(warmup)]
     cmd += ["--train"] if train else []
     cmd += ["--compile"] if torch_compile else []
+    cmd += ["--reuse-memory"] if cpu_memory.applied() else []  # allocate as flaxzoo's side does
     result = _subprocess_peer("timm", cmd, timeout, "pip install torch timm there, or pass --peer-python")
     if result["status"].startswith("not available"):
         result["status"] = "not installed" + result["status"][len("not available"):]
@@ -82,7 +87,7 @@ def official_peer(name: str, *, batch: int, size, repeats: int, warmup: int, off
     kwargs = flaxzoo.get_spec(name).kwargs
     cmd = [sys.executable, OFFICIAL_SCRIPT, "--src", official_src, "--kwargs", json.dumps(kwargs),
            "--batch", str(batch), "--size", f"{size[0]}x{size[1]}", "--repeats", str(repeats), "--warmup",
-           str(warmup)]
+           str(warmup)] + (["--reuse-memory"] if cpu_memory.applied() else [])
     result = _subprocess_peer("official", cmd, timeout, "the official model needs flax and einops")
     if result["status"] == "ok" and _.get("train"):
         result["note"] = "inference only: the official training code was never released"

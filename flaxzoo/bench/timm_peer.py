@@ -1,7 +1,7 @@
 """timm's model timed like flaxzoo's (run as a separate program, in any Python that has torch and timm).
 
     /path/to/peer-venv/bin/python flaxzoo/bench/timm_peer.py --model swin_tiny_patch4_window7_224 --batch 8 \\
-        --size 224x224 [--train] [--dtype bfloat16] [--compile]
+        --size 224x224 [--train] [--dtype bfloat16] [--compile] [--reuse-memory]
 
 Imports nothing of flaxzoo (no jax), so torch can live in its own environment. Prints one JSON line with the
 same fields as flaxzoo's figures (median_s, images_per_s, first_run_s, ...). Exit code 3 (and a JSON line with
@@ -29,7 +29,13 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--train", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    p.add_argument("--reuse-memory", action="store_true", help="glibc keeps freed memory (flaxzoo/cpu_memory.py)")
     a = p.parse_args(argv)
+    reused = False
+    if a.reuse_memory:  # before torch allocates anything
+        from peer_memory import apply  # this program's folder is on sys.path
+
+        reused = apply(jax_program=False)
     try:
         import timm
         import torch
@@ -76,7 +82,8 @@ def main(argv=None) -> int:
     median = statistics.median(times)
     print(json.dumps({"peer": "timm", "model": a.model, "mode": "train" if a.train else "infer",
                       "timm": timm.__version__, "torch": torch.__version__, "device": device,
-                      "torch_compile": a.compile, "threads": torch.get_num_threads(), "first_run_s": first,
+                      "torch_compile": a.compile, "threads": torch.get_num_threads(), "cpu_memory_reused": reused,
+                      "first_run_s": first,
                       "median_s": median, "min_s": min(times), "images_per_s": a.batch / median,
                       "params": sum(p.numel() for p in model.parameters())}))
     return 0

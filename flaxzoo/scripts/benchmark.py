@@ -138,6 +138,9 @@ def run(argv) -> int:
     if args.sweep:
         check_out(plot_path, args.overwrite, ".png")
 
+    from flaxzoo import cpu_memory
+
+    cpu_memory.reuse_step_memory()  # as the training loop runs on a CPU; its peers get the same (peers.py)
     import flaxzoo
     from flaxzoo.bench import machine, measure, op_profile, peers, sweep
 

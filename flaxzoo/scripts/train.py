@@ -102,6 +102,9 @@ def run(argv: list[str]) -> int:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it renames at INFO
     if args.distributed:
         jax.distributed.initialize()  # before anything asks for the devices
+    from flaxzoo import cpu_memory
+
+    cpu_memory.reuse_step_memory()  # before the devices are asked for (see flaxzoo/cpu_memory.py)
     check_config(config)
 
     from flaxzoo.train import loop

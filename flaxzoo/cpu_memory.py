@@ -37,12 +37,17 @@ def enabled() -> bool:
     return os.environ.get(ENV, "").strip().lower() != "default"
 
 
+def _possible() -> bool:
+    """Allowed by the environment, and glibc's malloc is the one to set (Linux with glibc)."""
+    return enabled() and sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
 def keep_glibc_heap() -> bool:
     """Serve large blocks from glibc's heap and keep freed memory mapped (see the module docstring). True when
     set (Linux with glibc, and the environment allows it)."""
     if _state["heap"]:
         return True
-    if not enabled() or not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    if not _possible():
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -63,12 +68,13 @@ def _backends_started() -> bool:
 def reuse_step_memory() -> bool:
     """Make each run of a compiled CPU program reuse the previous run's memory. Call it before anything starts
     jax's backends (before the first array is made): after that jax keeps its dispatch mode, and this returns
-    False having changed nothing. Also False off Linux/glibc, when the default backend is not the CPU, or with
-    FLAXZOO_CPU_MEMORY=default. The results of every program are the same either way; only time and memory
+    False having changed nothing. Also False, changing nothing, off Linux/glibc or with FLAXZOO_CPU_MEMORY=default;
+    and False when the default backend is not the CPU (the CPU client, unused for the steps, then dispatches
+    synchronously; glibc is left alone). The results of every program are the same either way; only time and memory
     reuse differ."""
     if applied():
         return True
-    if not enabled() or not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    if not _possible():
         return False
     import jax
 

@@ -140,15 +140,42 @@ def test_divergence_guard_skips_the_update_and_records_the_step():
     assert int(state.step) == 3
 
 
-def test_divergence_guard_rejects_a_finite_update_that_makes_the_parameters_non_finite():
-    # Finite loss and gradients, but the step overflows: params, optimizer state and step flags as for a NaN loss.
+def test_divergence_guard_flags_a_finite_update_that_makes_the_parameters_non_finite():
+    # Finite loss and gradients, but the update overflows the parameters: applied (the guard cannot know before),
+    # flagged as the parameters going non-finite, and the next step, whose loss is then non-finite, changes nothing.
     tx = optax.chain(optax.trace(decay=0.9), optax.scale(-float("inf")))
     state = init_train_state(MLP(nnx.Rngs(0)), tx)
     step = make_train_step(get_loss_fn("classify"), donate=False)
-    before = jax.tree.map(np.asarray, (state.params, state.opt_state))
     state, m = step(state, image_batch(), jax.random.key(0))
     assert np.isfinite(float(m["loss"])) and np.isfinite(float(m["grad_norm"]))
     assert int(state.bad_step) == 1 and int(state.bad_what) == 4  # the parameters only
+    assert not all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(state.params))
+    after = jax.tree.map(np.asarray, (state.params, state.opt_state))
+    state, m = step(state, image_batch(), jax.random.key(1))
+    assert not np.isfinite(float(m["loss"]))
+    assert int(state.bad_step) == 1 and int(state.bad_what) == 4 and int(state.step) == 2  # the first bad step kept
+    for a, b in zip(jax.tree.leaves((state.params, state.opt_state)), jax.tree.leaves(after)):
+        np.testing.assert_array_equal(np.asarray(a), b)
+
+
+def test_divergence_guard_rejects_a_non_finite_gradient_with_a_finite_loss():
+    # The loss is finite but one gradient is not (a NaN from a custom backward): params and Adam moments stay.
+    @jax.custom_vjp
+    def poison(x):
+        return x
+
+    poison.defvjp(lambda x: (x, None), lambda _, g: (g * jnp.nan,))
+
+    def loss_fn(model, batch, rng):
+        loss, metrics = get_loss_fn("classify")(model, batch, rng)
+        return poison(loss), metrics
+
+    state = init_train_state(MLP(nnx.Rngs(0)), optax.adam(1e-3))
+    step = make_train_step(loss_fn, donate=False)
+    before = jax.tree.map(np.asarray, (state.params, state.opt_state))
+    state, m = step(state, image_batch(), jax.random.key(0))
+    assert np.isfinite(float(m["loss"])) and not np.isfinite(float(m["grad_norm"]))
+    assert int(state.bad_step) == 1 and int(state.bad_what) == 2  # the gradient norm only
     for a, b in zip(jax.tree.leaves((state.params, state.opt_state)), jax.tree.leaves(before)):
         np.testing.assert_array_equal(np.asarray(a), b)
 

@@ -56,8 +56,8 @@ def check_finite(state: TrainState) -> None:
     if bad_step:
         what = describe_nonfinite(int(state.bad_what))
         raise TrainingDiverged(
-            f"Training diverged at step {bad_step}: the {what} became non-finite (NaN or inf). That update and any "
-            f"later ones were not applied and nothing was saved after it; the newest checkpoint in the workdir is "
+            f"Training diverged at step {bad_step}: the {what} became non-finite (NaN or inf). Nothing was saved "
+            f"after it (a non-finite loss or gradient is never applied to the weights); the newest checkpoint in the workdir is "
             f"the last finite one. Lower optim.lr, enable optim.clip_norm, or check the data, then rerun to resume.")
 
 

@@ -126,6 +126,39 @@ def test_linear_2d_gemm_equals_the_nd_dot_general_forward_and_backward(shape):
         np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("patch,dtype,bias", [((4, 4), jnp.float32, True), ((2, 3), jnp.float32, False),
+                                              ((4, 4), jnp.bfloat16, True)])
+def test_patch_conv_equals_the_strided_conv_forward_and_backward(patch, dtype, bias):
+    """Swin's patch embedding runs its stride-equals-kernel conv as a GEMM over patches (conv.patch_conv): the
+    values, the dtype and every gradient must be those of nnx.Conv."""
+    from flaxzoo.layers.conv import patch_conv
+    graphdef, state = nnx.split(nnx.Conv(3, 7, kernel_size=patch, strides=patch, padding="VALID", use_bias=bias,
+                                         dtype=dtype, rngs=nnx.Rngs(0)))
+    if bias:  # a non-zero bias, so its gradient and broadcast are checked too
+        state = jax.tree.map(lambda v: v + 0.5 if v.ndim == 1 else v, state)
+    x = jax.random.normal(jax.random.key(1), (2, 4 * patch[0], 3 * patch[1], 3))
+    ours = lambda state, x: patch_conv(nnx.merge(graphdef, state), x)  # noqa: E731
+    ref = lambda state, x: nnx.merge(graphdef, state)(x)  # noqa: E731
+    assert ours(state, x).shape == (2, 4, 3, 7) and ours(state, x).dtype == ref(state, x).dtype == dtype
+    tol = 1e-5 if dtype == jnp.float32 else 2e-2
+    np.testing.assert_allclose(np.asarray(ours(state, x), np.float32), np.asarray(ref(state, x), np.float32),
+                               rtol=tol, atol=tol)
+    cot = jax.random.normal(jax.random.key(2), (2, 4, 3, 7)).astype(dtype)
+    grads_ours, grads_ref = jax.vjp(ours, state, x)[1](cot), jax.vjp(ref, state, x)[1](cot)
+    for a, r in zip(jax.tree.leaves(grads_ours), jax.tree.leaves(grads_ref), strict=True):
+        np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(r, np.float32), rtol=tol, atol=tol * 4)
+
+
+def test_patch_conv_refuses_a_conv_that_is_not_a_patch_conv():
+    from flaxzoo.layers.conv import patch_conv
+    overlapping = nnx.Conv(3, 4, kernel_size=(3, 3), strides=(2, 2), padding="VALID", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="strides == kernel_size"):
+        patch_conv(overlapping, jnp.zeros((1, 8, 8, 3)))
+    patchy = nnx.Conv(3, 4, kernel_size=(4, 4), strides=(4, 4), padding="VALID", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="multiples of the patch"):
+        patch_conv(patchy, jnp.zeros((1, 6, 8, 3)))
+
+
 def test_expert_matmul_equals_the_einsum_forward_and_backward():
     from flaxzoo.layers.linear import expert_matmul
     x = jax.random.normal(jax.random.key(0), (3, 2, 4, 5))

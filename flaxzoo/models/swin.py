@@ -32,6 +32,7 @@ from flax import nnx
 from flaxzoo.layers import (DropPath, LayerNorm, Linear, Mlp, drop_path_rates, gelu_exact, param_init,
                             pad_to_multiple, shifted_window_mask, window_partition, window_unpartition)
 from flaxzoo.layers import host_init
+from flaxzoo.layers.conv import patch_conv
 from flaxzoo.layers.attention import AttnImpl, check_attn_impl
 from flaxzoo.layers.window_attention import WindowAttention
 from flaxzoo.models.registry import register
@@ -80,7 +81,7 @@ class PatchEmbed(nnx.Module):
         # Every entry point (__call__, features, forward_features) starts here: one input check per call.
         check_image_batch(x, name="Swin input", channels=self.in_chans)  # any H, W >= 1 works (padded)
         x, _ = pad_to_multiple(x, self.patch_size)  # any image size: pad bottom/right with zeros
-        return self.norm(self.proj(x))
+        return self.norm(patch_conv(self.proj, x))  # self.proj(x) as a GEMM over patches (faster gradient)
 
 
 class PatchMerging(nnx.Module):

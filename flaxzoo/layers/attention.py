@@ -69,8 +69,27 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, *, scale: float | jax.Array
         logits = logits + bias.astype(softmax_dtype)
     if mask is not None:
         logits = jnp.where(mask, logits, jnp.finfo(softmax_dtype).min)
-    probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+    probs = softmax(logits).astype(v.dtype)
     return jnp.einsum("...qk,...kd->...qd", probs, v, precision=precision)
+
+
+@jax.custom_jvp
+def softmax(x: jax.Array) -> jax.Array:
+    """`jax.nn.softmax(x, axis=-1)`, the same values, with the derivative written in terms of the output.
+
+    jax 0.10's default softmax (`jax_softmax_custom_jvp` is off) is differentiated through its exp, sum and
+    division: the backward keeps exp(x - max) and the row sums and spends several passes over each
+    (..., L, L) array. Here the tangent is y * (t - sum(y * t)), which needs only y (Swin-T's CPU training
+    step: see BENCHMARKS.md)."""
+    e = jnp.exp(x - jax.lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True)))
+    return e / jnp.sum(e, axis=-1, keepdims=True)
+
+
+@softmax.defjvp
+def _softmax_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    y = softmax(x)
+    return y, y * (t - jnp.sum(y * t, axis=-1, keepdims=True))
 
 
 def _as_4d(t: jax.Array | None) -> jax.Array | None:

@@ -59,7 +59,8 @@ def patch_conv(conv: nnx.Conv, x: jax.Array) -> jax.Array:
                          f"no dilation and one feature group; got strides {conv.strides}, padding {conv.padding!r}.")
     b, h, w, c = x.shape
     if h % kh or w % kw:
-        raise ValueError(f"patch_conv needs H and W multiples of the patch {conv.kernel_size}, got {h}x{w}; pad first.")
+        raise ValueError(f"patch_conv needs H and W multiples of the patch {conv.kernel_size}, got {h}x{w}; "
+                         f"pad first.")
     kernel = conv.kernel[...]
     bias = conv.bias[...] if conv.bias is not None else None
     x, kernel, bias = conv.promote_dtype((x, kernel, bias), dtype=conv.dtype)

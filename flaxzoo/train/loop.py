@@ -57,8 +57,9 @@ def check_finite(state: TrainState) -> None:
         what = describe_nonfinite(int(state.bad_what))
         raise TrainingDiverged(
             f"Training diverged at step {bad_step}: the {what} became non-finite (NaN or inf). Nothing was saved "
-            f"after it (a non-finite loss or gradient is never applied to the weights); the newest checkpoint in the workdir is "
-            f"the last finite one. Lower optim.lr, enable optim.clip_norm, or check the data, then rerun to resume.")
+            f"after it (a non-finite loss or gradient is never applied to the weights); the newest checkpoint in "
+            f"the workdir is the last finite one. Lower optim.lr, enable optim.clip_norm, or check the data, then "
+            f"rerun to resume.")
 
 
 def train(config, workdir: str, *, devices=None) -> TrainState:

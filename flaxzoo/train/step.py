@@ -7,7 +7,8 @@ per step than `nnx.jit` and needs no NNX transform machinery (MaxText does the s
 Inside one step: gradient accumulation over micro-batches (`lax.scan`), a divergence guard
 (an update with a non-finite loss or gradient norm is never applied, one that makes the
 parameters non-finite is flagged; the first bad step is recorded in the state for the host to
-read at its next log point, so there is no extra host sync per step) and an exponential moving average of the parameters.
+read at its next log point, so there is no extra host sync per step) and an exponential moving
+average of the parameters.
 """
 from __future__ import annotations
 
@@ -127,7 +128,8 @@ def train_step(state: TrainState, batch: Any, rng: jax.Array, loss_fn: LossFn, *
     # Finite gradients with an update that overflows the parameters (a huge learning rate) are caught after
     # it: the step is flagged like the others, and the loop stops at its next check without saving.
     # (The largest magnitude, NaN-propagating: a reduction XLA fuses, where `all(isfinite)` wrote a mask first.)
-    largest = [jnp.max(jnp.abs(p)).astype(jnp.float32) for p in jax.tree.leaves(params) if p.size]
+    largest = [jnp.max(jnp.abs(p)).astype(jnp.float32) for p in jax.tree.leaves(params)
+               if p.size and jnp.issubdtype(p.dtype, jnp.inexact)]
     finite = jnp.isfinite(jnp.max(jnp.stack(largest))) if largest else jnp.array(True)
     bad = pre | jnp.where(finite, 0, 4).astype(jnp.int32)
     ok = bad == 0

@@ -111,7 +111,7 @@ def test_params_carry_logical_axis_names():
 
 @pytest.mark.parametrize("shape", [(5,), (3, 5), (2, 3, 4, 5)])
 def test_linear_2d_gemm_equals_the_nd_dot_general_forward_and_backward(shape):
-    """Linear flattens its input to (rows, in) for the matmul (flaxzoo.layers.linear._matmul): the values and
+    """Linear flattens its input to (rows, in) for the matmul (flaxzoo.layers.linear.matmul_2d): the values and
     all gradients must be those of nnx.Linear's N-D dot_general."""
     from flaxzoo.layers import Linear
     graphdef, state = nnx.split(Linear(5, 7, rngs=nnx.Rngs(0)))

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from flaxzoo.layers import host_init
-from flaxzoo.layers.linear import param_init
+from flaxzoo.layers.linear import dense_operands, matmul_2d, param_init
 
 CONV_AXES = (None, None, "conv_in", "conv_out")
 
@@ -61,12 +61,9 @@ def patch_conv(conv: nnx.Conv, x: jax.Array) -> jax.Array:
     if h % kh or w % kw:
         raise ValueError(f"patch_conv needs H and W multiples of the patch {conv.kernel_size}, got {h}x{w}; "
                          f"pad first.")
-    kernel = conv.kernel[...]
-    bias = conv.bias[...] if conv.bias is not None else None
-    x, kernel, bias = conv.promote_dtype((x, kernel, bias), dtype=conv.dtype)
+    (x,), kernel, bias = dense_operands(conv, (x,))  # nnx.Conv promotes its operands as nnx.Linear does
     # (B, H/kh, kh, W/kw, kw, C) -> (B, H/kh, W/kw, kh, kw, C): the HWIO kernel's (kh, kw, C) order.
-    patches = x.reshape(b, h // kh, kh, w // kw, kw, c).transpose(0, 1, 3, 2, 4, 5).reshape(-1, kh * kw * c)
-    y = jax.lax.dot_general(patches, kernel.reshape(kh * kw * c, -1), (((1,), (0,)), ((), ())),
-                            precision=conv.precision)
-    y = y.reshape(b, h // kh, w // kw, -1)
+    patches = x.reshape(b, h // kh, kh, w // kw, kw, c).transpose(0, 1, 3, 2, 4, 5).reshape(
+        b, h // kh, w // kw, kh * kw * c)
+    y = matmul_2d(conv, patches, kernel.reshape(kh * kw * c, -1))
     return y if bias is None else y + bias

@@ -56,12 +56,12 @@ class Linear(nnx.Linear):
         )
 
     def __call__(self, inputs: jax.Array, out_sharding=None) -> jax.Array:
-        """`nnx.Linear.__call__` as a 2-D GEMM (see `_matmul`); an explicit out_sharding or
+        """`nnx.Linear.__call__` as a 2-D GEMM (see `matmul_2d`); an explicit out_sharding or
         preferred_element_type keeps nnx's own call."""
         if out_sharding is not None or self.preferred_element_type is not None:
             return super().__call__(inputs, out_sharding=out_sharding)
         (inputs,), kernel, bias = dense_operands(self, (inputs,))
-        y = _matmul(self, inputs, kernel)
+        y = matmul_2d(self, inputs, kernel)
         return y if bias is None else y + bias
 
 
@@ -73,7 +73,7 @@ def dense_operands(dense: nnx.Linear, xs):
     return xs, kernel, bias
 
 
-def _matmul(dense: nnx.Linear, x, kernel):
+def matmul_2d(dense: nnx.Linear | nnx.Conv, x, kernel):
     """x @ kernel over the last axis, as a 2-D GEMM: (..., in) is flattened to (rows, in) first.
 
     The same products and sums as the N-D dot_general. Why: the weight gradient of an N-D dot_general
@@ -91,7 +91,7 @@ def dense_split(dense: nnx.Linear, x: jax.Array, parts: int = 2) -> list[jax.Arr
     (x,), kernel, bias = dense_operands(dense, (x,))
     kernels = jnp.split(kernel, parts, axis=-1)
     biases = jnp.split(bias, parts) if bias is not None else [None] * parts
-    return [_matmul(dense, x, k) + (0 if b is None else b) for k, b in zip(kernels, biases)]
+    return [matmul_2d(dense, x, k) + (0 if b is None else b) for k, b in zip(kernels, biases)]
 
 
 def dense_concat(dense: nnx.Linear, xs: Sequence[jax.Array]) -> jax.Array:
@@ -100,13 +100,13 @@ def dense_concat(dense: nnx.Linear, xs: Sequence[jax.Array]) -> jax.Array:
     widths = [x.shape[-1] for x in xs]
     xs, kernel, bias = dense_operands(dense, xs)
     offsets = [sum(widths[:i]) for i in range(len(widths) + 1)]
-    y = sum(_matmul(dense, x, kernel[offsets[i]:offsets[i + 1]]) for i, x in enumerate(xs))
+    y = sum(matmul_2d(dense, x, kernel[offsets[i]:offsets[i + 1]]) for i, x in enumerate(xs))
     return y if bias is None else y + bias
 
 
 def expert_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
     """(E, ..., d) @ (E, d, f) -> (E, ..., f), one matmul per leading expert, as a batched GEMM over each
-    expert's flattened rows: the weight gradient is then a plain batched x^T g (see `_matmul`)."""
+    expert's flattened rows: the weight gradient is then a plain batched x^T g (see `matmul_2d`)."""
     e, *lead, d = x.shape
     y = jax.lax.dot_general(x.reshape(e, -1, d), w, (((2,), (1,)), ((0,), (0,))))
     return y.reshape(e, *lead, w.shape[-1])

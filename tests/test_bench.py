@@ -15,6 +15,7 @@ from PIL import Image
 
 from flaxzoo import cli
 from flaxzoo.bench import fit, peers, plot, report
+from flaxzoo.bench.dense_lm import DenseLM
 from flaxzoo.bench.measure import count_params, parse_size
 from flaxzoo.scripts import bench_report, benchmark
 
@@ -133,6 +134,30 @@ def test_rounds_alternate_with_the_peer_and_model_kwargs_reach_the_model(tmp_pat
     assert dense["infer"]["tokens_per_s"] == pytest.approx(2 * 8 / dense["infer"]["median_s"])
     assert rec["result"]["params"] == count_params(
         __import__("flaxzoo").create_model("uoe_lm_tiny", expert_impl="grouped", rngs=nnx.Rngs(0)))
+
+
+def test_architecture_model_kwargs_reach_every_peer(monkeypatch):
+    """--model-kwargs that change the preset's architecture build the peer the same way (a MAXIM at width 16
+    against the official code at width 16, not at the preset's 32); flaxzoo's own switches stay ours."""
+    commands = []
+    monkeypatch.setattr(peers, "_subprocess_peer",
+                        lambda peer, cmd, *a: commands.append(cmd) or {"status": "ok", "median_s": 1.0})
+    r = peers.official_peer("maxim_tiny", batch=1, size=(64, 64), repeats=1, warmup=0, official_src="src",
+                            model_kwargs={"features": 16, "dtype": "bfloat16"})
+    sent = json.loads(commands[-1][commands[-1].index("--kwargs") + 1])
+    assert sent["features"] == 16 and sent["num_stages"] == 2 and r["model_kwargs"] == {"features": 16}
+    r = peers.timm_peer("swin_tiny_patch4_window7_224", batch=1, size=(224, 224), dtype="float32", repeats=1,
+                        warmup=0, train=False, peer_python=sys.executable,
+                        model_kwargs={"embed_dim": 64, "remat": "dots"})
+    assert json.loads(commands[-1][commands[-1].index("--kwargs") + 1]) == {"embed_dim": 64}
+    assert r["model_kwargs"] == {"embed_dim": 64}
+    peers.timm_peer("swin_tiny_patch4_window7_224", batch=1, size=(224, 224), dtype="float32", repeats=1,
+                    warmup=0, train=False, peer_python=sys.executable, model_kwargs={"remat": "dots"})
+    assert "--kwargs" not in commands[-1]
+    dense = peers.dense_peer("uoe_lm_tiny", batch=1, size=(16,), dtype="float32", repeats=1, warmup=0,
+                             train=False, peak=None, model_kwargs={"hidden_dim": 64, "expert_impl": "grouped"})
+    assert dense["model_kwargs"] == {"hidden_dim": 64}
+    assert dense["params"] == count_params(DenseLM(128, 64, 2, 4, 64, rngs=nnx.Rngs(0)))
 
 
 def test_merge_rounds_keeps_a_failed_round_visible():

@@ -7,6 +7,10 @@
 - `dense`: for a UoE language model, `flaxzoo.bench.dense_lm.DenseLM` with the same widths (every expert on
   every token), timed by the same harness as the model.
 
+`--model-kwargs` that change the preset's architecture (a key of its registered constructor arguments, e.g.
+MAXIM's `features`) are given to every peer too (`peer_kwargs`), so both sides build the same network; flaxzoo's
+own switches (`expert_impl`, `remat`, ...) are not, and the peer times its own default for them.
+
 When flaxzoo's side reuses its CPU memory between runs (flaxzoo/cpu_memory.py), the subprocess peers are told
 to do the same (`--reuse-memory`); `dense` runs in the same process.
 """
@@ -26,6 +30,12 @@ from flaxzoo.validate import InputError
 PEERS = ("timm", "official", "dense")
 TIMM_SCRIPT = os.path.join(os.path.dirname(__file__), "timm_peer.py")
 OFFICIAL_SCRIPT = os.path.join(os.path.dirname(__file__), "official_maxim.py")
+
+
+def peer_kwargs(name: str, model_kwargs: dict | None) -> dict:
+    """The `--model-kwargs` a peer must build with too: those that override the preset's architecture."""
+    preset = flaxzoo.get_spec(name).kwargs
+    return {k: v for k, v in (model_kwargs or {}).items() if k in preset}
 
 
 def check_peer(peer: str, name: str, official_src: str | None = None) -> None:
@@ -52,18 +62,21 @@ def check_peer(peer: str, name: str, official_src: str | None = None) -> None:
 
 
 def timm_peer(name: str, *, batch: int, size, dtype: str, repeats: int, warmup: int, train: bool,
-              peer_python: str, torch_compile: bool = False, timeout: float = 1800) -> dict:
+              peer_python: str, torch_compile: bool = False, timeout: float = 1800,
+              model_kwargs: dict | None = None) -> dict:
     """timm's figures from a subprocess; {'status': 'not installed ...'} when it has no torch/timm."""
     size = tuple(size or measure.default_size(name))
     cmd = [peer_python, TIMM_SCRIPT, "--model", name, "--batch", str(batch), "--size", f"{size[0]}x{size[1]}",
            "--dtype", dtype, "--repeats", str(repeats), "--warmup", str(warmup)]
+    arch = peer_kwargs(name, model_kwargs)
+    cmd += ["--kwargs", json.dumps(arch)] if arch else []
     cmd += ["--train"] if train else []
     cmd += ["--compile"] if torch_compile else []
     cmd += ["--reuse-memory"] if cpu_memory.applied() else []  # allocate as flaxzoo's side does
     result = _subprocess_peer("timm", cmd, timeout, "pip install torch timm there, or pass --peer-python")
     if result["status"].startswith("not available"):
         result["status"] = "not installed" + result["status"][len("not available"):]
-    return {**result, "python": peer_python} if result["status"] == "ok" else result
+    return {**result, "python": peer_python, "model_kwargs": arch} if result["status"] == "ok" else result
 
 
 def _subprocess_peer(peer: str, cmd: list[str], timeout: float, what: str) -> dict:
@@ -82,30 +95,35 @@ def _subprocess_peer(peer: str, cmd: list[str], timeout: float, what: str) -> di
 
 
 def official_peer(name: str, *, batch: int, size, repeats: int, warmup: int, official_src: str,
-                  timeout: float = 3600, **_) -> dict:
+                  timeout: float = 3600, model_kwargs: dict | None = None, **_) -> dict:
     size = tuple(size or measure.default_size(name))
-    kwargs = flaxzoo.get_spec(name).kwargs
+    arch = peer_kwargs(name, model_kwargs)
+    kwargs = {**flaxzoo.get_spec(name).kwargs, **arch}
     cmd = [sys.executable, OFFICIAL_SCRIPT, "--src", official_src, "--kwargs", json.dumps(kwargs),
            "--batch", str(batch), "--size", f"{size[0]}x{size[1]}", "--repeats", str(repeats), "--warmup",
            str(warmup)] + (["--reuse-memory"] if cpu_memory.applied() else [])
     result = _subprocess_peer("official", cmd, timeout, "the official model needs flax and einops")
-    if result["status"] == "ok" and _.get("train"):
-        result["note"] = "inference only: the official training code was never released"
+    if result["status"] == "ok":
+        result["model_kwargs"] = arch
+        if _.get("train"):
+            result["note"] = "inference only: the official training code was never released"
     return result
 
 
 def dense_peer(name: str, *, batch: int, size, dtype: str, repeats: int, warmup: int, train: bool,
-               peak: float | None) -> dict:
+               peak: float | None, model_kwargs: dict | None = None) -> dict:
     from flax import nnx
 
     from flaxzoo.bench.dense_lm import DenseLM
 
-    kw = flaxzoo.get_spec(name).kwargs
+    arch = peer_kwargs(name, model_kwargs)
+    kw = {**flaxzoo.get_spec(name).kwargs, **arch}
     dense = DenseLM(kw["vocab_size"], kw["dim"], kw["depth"], kw["num_heads"], kw["hidden_dim"],
                     dtype=measure.DTYPES[dtype], rngs=nnx.Rngs(0))
     result = measure.benchmark(name, batch=batch, size=size, dtype=dtype, repeats=repeats, warmup=warmup,
                                peak=peak, model=dense, modes=("train",) if train else ("infer",))
-    return {"peer": "dense", "model": f"DenseLM with {name}'s widths", "status": "ok", **result}
+    return {"peer": "dense", "model": f"DenseLM with {name}'s widths", "status": "ok", "model_kwargs": arch,
+            **result}
 
 
 def times_mode(peer: str, mode: str) -> bool:

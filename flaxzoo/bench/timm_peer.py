@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--train", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    p.add_argument("--kwargs", default="{}", help="JSON of architecture arguments for timm.create_model")
     p.add_argument("--reuse-memory", action="store_true", help="glibc keeps freed memory (flaxzoo/cpu_memory.py)")
     a = p.parse_args(argv)
     reused = False
@@ -45,7 +46,9 @@ def main(argv=None) -> int:
     h, w = (int(v) for v in a.size.split("x"))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if a.dtype == "bfloat16" else torch.float32
-    kwargs = {} if (h, w) == (224, 224) or "swin" not in a.model else {"img_size": (h, w)}
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in json.loads(a.kwargs).items()}
+    if (h, w) != (224, 224) and "swin" in a.model:
+        kwargs["img_size"] = (h, w)
     model = timm.create_model(a.model, pretrained=False, **kwargs).to(device=device, dtype=dtype)
     x = torch.rand(a.batch, 3, h, w, device=device, dtype=dtype)
     runner = torch.compile(model) if a.compile else model

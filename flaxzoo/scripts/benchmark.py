@@ -184,7 +184,8 @@ def run(argv) -> int:
                 if peers.times_mode(peer, mode):
                     runs[peer][mode].append(peers.run_peer(
                         peer, args.model, mode=mode, peer_python=args.peer_python, torch_compile=args.torch_compile,
-                        official_src=args.official_src, peak=peak, **{**common, "train": mode == "train"}))
+                        official_src=args.official_src, peak=peak, model_kwargs=model_kwargs,
+                        **{**common, "train": mode == "train"}))
 
         result = measure.benchmark(args.model, peak=peak, rounds=args.rounds, between=peers_turn,
                                    model_kwargs=model_kwargs, profile_top=args.profile, **common)

@@ -42,7 +42,8 @@ def _machine(m: dict) -> str:
 def _rate(r: dict) -> str:
     if "tokens_per_s" in r:
         return f"{r['tokens_per_s']:,.0f} tok/s"
-    return f"{r['images_per_s']:,.1f} img/s"
+    rate = r["images_per_s"]  # three significant digits below 100: a 1024x1024 MAXIM runs at 0.0377 img/s
+    return f"{rate:,.1f} img/s" if rate >= 100 else f"{rate:.3g} img/s"
 
 
 def _cost(r: dict) -> str:
@@ -105,7 +106,9 @@ def point_rows(records: list[dict]) -> list[str]:
             r = rec["result"][mode]
             options = rec["result"].get("compiler_options", {}).get(mode)
             cost = _cost(r) + (f", XLA options {options}" if options else "")
-            rows.append(f"| {rec['model']} ({rec['result']['params']:,} params) | {mode} | {rec['batch']}, {size}, "
+            kwargs = rec.get("model_kwargs") or {}
+            built = "".join(f", {k}={v}" for k, v in kwargs.items())
+            rows.append(f"| {rec['model']} ({rec['result']['params']:,} params{built}) | {mode} | {rec['batch']}, {size}, "
                         f"{rec['dtype']} | {_rate(r)} | {cost} | {_peer(rec, mode)} | {_machine(rec['machine'])} "
                         f"| `{rec['command']}` | {rec['date'][:10]} |")
     return rows
@@ -124,7 +127,8 @@ def sweep_rows(records: list[dict]) -> list[str]:
         exps = ", ".join(f"{m} {s[f'{m}_time_exponent']:.2f}" for m in ("infer", "train")
                          if s.get(f"{m}_time_exponent") is not None)
         plot = f"`bench/{os.path.basename(rec['plot'])}`" if rec.get("plot") else "—"
-        rows.append(f"| {rec['model']} | time vs {s['x']} | {points} | {exps} | {plot} | {_machine(rec['machine'])} "
+        built = "".join(f", {k}={v}" for k, v in (rec.get("model_kwargs") or {}).items())
+        rows.append(f"| {rec['model']}{built} | time vs {s['x']} | {points} | {exps} | {plot} | {_machine(rec['machine'])} "
                     f"| `{rec['command']}` | {rec['date'][:10]} |")
     return rows
 

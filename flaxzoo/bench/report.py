@@ -46,6 +46,11 @@ def _rate(r: dict) -> str:
     return f"{rate:,.1f} img/s" if rate >= 100 else f"{rate:.3g} img/s"
 
 
+def _built(rec: dict) -> str:
+    """', features=16': the --model-kwargs a record's model was built with, for its row."""
+    return "".join(f", {k}={v}" for k, v in (rec.get("model_kwargs") or {}).items())
+
+
 def _cost(r: dict) -> str:
     parts = [f"compile {r['compile_s']:.1f} s"]
     if "flops" in r:
@@ -106,11 +111,9 @@ def point_rows(records: list[dict]) -> list[str]:
             r = rec["result"][mode]
             options = rec["result"].get("compiler_options", {}).get(mode)
             cost = _cost(r) + (f", XLA options {options}" if options else "")
-            kwargs = rec.get("model_kwargs") or {}
-            built = "".join(f", {k}={v}" for k, v in kwargs.items())
-            rows.append(f"| {rec['model']} ({rec['result']['params']:,} params{built}) | {mode} | {rec['batch']}, {size}, "
-                        f"{rec['dtype']} | {_rate(r)} | {cost} | {_peer(rec, mode)} | {_machine(rec['machine'])} "
-                        f"| `{rec['command']}` | {rec['date'][:10]} |")
+            rows.append(f"| {rec['model']} ({rec['result']['params']:,} params{_built(rec)}) | {mode} | "
+                        f"{rec['batch']}, {size}, {rec['dtype']} | {_rate(r)} | {cost} | {_peer(rec, mode)} | "
+                        f"{_machine(rec['machine'])} | `{rec['command']}` | {rec['date'][:10]} |")
     return rows
 
 
@@ -127,9 +130,8 @@ def sweep_rows(records: list[dict]) -> list[str]:
         exps = ", ".join(f"{m} {s[f'{m}_time_exponent']:.2f}" for m in ("infer", "train")
                          if s.get(f"{m}_time_exponent") is not None)
         plot = f"`bench/{os.path.basename(rec['plot'])}`" if rec.get("plot") else "—"
-        built = "".join(f", {k}={v}" for k, v in (rec.get("model_kwargs") or {}).items())
-        rows.append(f"| {rec['model']}{built} | time vs {s['x']} | {points} | {exps} | {plot} | {_machine(rec['machine'])} "
-                    f"| `{rec['command']}` | {rec['date'][:10]} |")
+        rows.append(f"| {rec['model']}{_built(rec)} | time vs {s['x']} | {points} | {exps} | {plot} | "
+                    f"{_machine(rec['machine'])} | `{rec['command']}` | {rec['date'][:10]} |")
     return rows
 
 
